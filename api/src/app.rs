@@ -1,0 +1,61 @@
+//! Wiring: the OpenAPI service of every surface, the middleware stack, the docs page.
+
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Route,
+    http::Method,
+    middleware::{CatchPanic, CookieJarManager, SizeLimit},
+};
+use poem_openapi::OpenApiService;
+
+use crate::{
+    AppState,
+    http::{
+        error::ApiError,
+        rate_limit::{IpRule, RateLimit},
+        request_context::RequestContext,
+    },
+    ultra::{
+        admin_users::AdminUsersApi,
+        auth::{AdminAuthApi, AuthApi},
+        platform::PlatformApi,
+    },
+};
+
+type Apis = (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi);
+
+fn service(server_url: &str) -> OpenApiService<Apis, ()> {
+    OpenApiService::new((PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi), "Ultra", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Mobile-money payments for African merchants. Responses use the \
+             `{success, data, error, meta}` envelope; asynchronous operations answer \
+             202 with a job reference to poll.",
+        )
+        .server(server_url)
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json`.
+pub fn openapi_spec(server_url: &str) -> String {
+    service(server_url).spec()
+}
+
+/// The whole HTTP application.
+pub fn route(state: AppState) -> impl Endpoint {
+    let api = service(&state.config.public_url);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let login_limit = |config: &ultra_domain::runtime_config::RuntimeConfig| config.login_rate_limit;
+    let rate_limits = RateLimit::per_ip(vec![
+        IpRule { name: "login", method: Method::POST, path: "/api/v1/auth/login", rule: login_limit },
+        IpRule { name: "login", method: Method::POST, path: "/api/v1/admin/auth/login", rule: login_limit },
+    ]);
+    Route::new()
+        .nest("/", api)
+        .at("/api/v1/openapi.json", spec)
+        .nest("/docs", docs)
+        .with(rate_limits)
+        .with(SizeLimit::new(state.config.max_body_bytes))
+        .with(CookieJarManager::new())
+        .with(CatchPanic::new().with_handler(|_| ApiError::internal("handler panicked").into_response()))
+        .data(state)
+        .with(RequestContext)
+}

@@ -1,0 +1,156 @@
+//! Authentication for the ultra surface: a JWT from the `Authorization: Bearer` header or the
+//! HttpOnly `auth_token` cookie, checked against the token table on every request.
+
+use poem::{Request, RequestBody};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaSecurityScheme, Registry},
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use ultra_entity::{
+    tokens,
+    users::{self, UserRole},
+};
+
+use super::error::ApiError;
+use crate::AppState;
+
+pub const AUTH_COOKIE: &str = "auth_token";
+
+/// The authenticated caller.
+pub struct Principal {
+    pub user: users::Model,
+    pub token: tokens::Model,
+    /// Set when an admin sends `X-App-Context: merchant`: the primary merchant they act as.
+    pub acting_as: Option<users::Model>,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.user.role == UserRole::Admin && self.acting_as.is_none()
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this operation needs an admin account"))
+        }
+    }
+
+    pub fn require_super_admin(&self) -> Result<(), ApiError> {
+        self.require_admin()?;
+        if self.user.is_super_admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this operation needs a super-admin account"))
+        }
+    }
+}
+
+/// The extractor handlers take to require a logged-in caller.
+pub struct Auth(pub Principal);
+
+fn bearer_token(req: &Request) -> Option<String> {
+    let value = req.header("Authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
+    let state = req.data::<AppState>().ok_or_else(|| ApiError::internal("state missing"))?;
+    let jwt = bearer_token(req)
+        .or_else(|| req.cookie().get(AUTH_COOKIE).map(|c| c.value_str().to_owned()))
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized("authentication required: send a bearer token or the auth_token cookie")
+        })?;
+    let claims = state
+        .signer
+        .verify(&jwt)
+        .ok_or_else(|| ApiError::unauthorized("the token is invalid or expired"))?;
+    let (token, user) = ultra_domain::auth_tokens::authenticate(&state.db, &claims)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the token has been revoked or has expired"))?;
+    let acting_as = match req.header("X-App-Context") {
+        None | Some("admin") => None,
+        Some("merchant") if user.role == UserRole::Admin => Some(primary_merchant(state).await?),
+        Some("merchant") => None,
+        Some(other) => {
+            return Err(ApiError::validation(
+                "X-App-Context",
+                format!("must be `merchant` or `admin`, not `{other}`"),
+            ));
+        }
+    };
+    Ok(Principal { user, token, acting_as })
+}
+
+/// The merchant named in runtime config, or else the oldest merchant account.
+async fn primary_merchant(state: &AppState) -> Result<users::Model, ApiError> {
+    let config = state.runtime.current().await?;
+    let merchant = match &config.primary_merchant_id {
+        Some(id) => users::Entity::find_by_id(id.as_str()).one(&state.db).await?,
+        None => {
+            users::Entity::find()
+                .filter(users::Column::Role.eq(UserRole::User))
+                .order_by_asc(users::Column::Id)
+                .one(&state.db)
+                .await?
+        }
+    };
+    merchant.ok_or_else(|| {
+        ApiError::conflict(
+            "no_primary_merchant",
+            "X-App-Context: merchant needs a primary merchant; set primaryMerchantId in runtime config",
+        )
+    })
+}
+
+impl<'a> ApiExtractor<'a> for Auth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            "bearerAuth",
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some("JWT from `POST /api/v1/auth/login`"),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("JWT"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+        registry.create_security_scheme(
+            "cookieAuth",
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some("The HttpOnly cookie set by login"),
+                name: Some(AUTH_COOKIE),
+                key_in: Some("cookie"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec!["bearerAuth", "cookieAuth"]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(Self(authenticate(req).await?))
+    }
+}

@@ -1,0 +1,228 @@
+//! The one error type of the API crate and its mapping to status codes and the envelope.
+
+use poem::{
+    IntoResponse, Response,
+    error::ResponseError,
+    http::{HeaderValue, StatusCode},
+};
+use poem_openapi::{
+    ApiResponse, Object,
+    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    types::{ToJSON, Type},
+};
+use ultra_domain::DomainError;
+
+/// An error a client sees: a status, a stable machine-readable `code`, a message that names the
+/// problem, and the offending field for validation errors.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    pub retry_after: Option<u64>,
+}
+
+/// `{success: false, data: null, error, meta: {code, field}}`.
+#[derive(Object)]
+#[oai(rename = "ErrorResponse")]
+pub struct ErrorEnvelope {
+    pub success: bool,
+    pub data: Option<serde_json::Value>,
+    /// What went wrong, in words.
+    pub error: String,
+    pub meta: ErrorMeta,
+}
+
+#[derive(Object)]
+pub struct ErrorMeta {
+    /// Stable code to match on, such as `validation_error` or `idempotency_key_reused`.
+    pub code: String,
+    /// The request field at fault, for validation errors.
+    pub field: Option<String>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None, retry_after: None }
+    }
+
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        Self {
+            message: format!("{field}: {message}"),
+            field: Some(field),
+            ..Self::new(StatusCode::BAD_REQUEST, "validation_error", "")
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests: retry in {retry_after} s"),
+            )
+        }
+    }
+
+    /// Logs the cause and answers a bare 500: internals never reach a client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// Maps an error poem or poem-openapi raised before a handler ran (no route, bad query
+    /// parameter, wrong content type, body too large) to the envelope.
+    pub fn from_poem(err: &poem::Error, method: &str, path: &str) -> Self {
+        if let Some(api) = err.downcast_ref::<ApiError>() {
+            return api.clone();
+        }
+        let status = err.status();
+        match status {
+            StatusCode::NOT_FOUND => {
+                Self::new(status, "route_not_found", format!("no route for {method} {path}"))
+            }
+            StatusCode::METHOD_NOT_ALLOWED => Self::new(
+                status,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}"),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(status, "payload_too_large", "request body is too large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(status, "unsupported_media_type", err.to_string()),
+            StatusCode::UNAUTHORIZED => Self::unauthorized(
+                "authentication required: send a bearer token or the auth_token cookie",
+            ),
+            status if status.is_client_error() => {
+                let message = err.to_string();
+                let field = backticked_name(&message);
+                Self { field, ..Self::new(status, "validation_error", message) }
+            }
+            _ => Self::internal(err),
+        }
+    }
+
+    fn envelope(&self) -> ErrorEnvelope {
+        ErrorEnvelope {
+            success: false,
+            data: None,
+            error: self.message.clone(),
+            meta: ErrorMeta { code: self.code.to_owned(), field: self.field.clone() },
+        }
+    }
+}
+
+/// poem-openapi names a failing field or parameter in backticks ("field `name` verification
+/// failed", "failed to parse parameter `page`"); the name is lifted into `meta.field`.
+fn backticked_name(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned()).filter(|name| !name.is_empty())
+}
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Validation { field, message } => Self::validation(field, message),
+            DomainError::NotFound(what) => Self::not_found(what),
+            DomainError::Conflict { code, message } => Self::conflict(code, message),
+            DomainError::InsufficientFunds { .. } => {
+                Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_funds", err.to_string())
+            }
+            DomainError::Database(_) | DomainError::Redis(_) | DomainError::Internal(_) => Self::internal(err),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn as_response(&self) -> Response {
+        let mut response = poem::web::Json(self.envelope().to_json()).into_response();
+        response.set_status(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert("Retry-After", HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.as_response()
+    }
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let responses = [
+            (400, "The request is malformed or a field is invalid; `meta.field` names it"),
+            (401, "Missing, invalid, expired or revoked credentials"),
+            (403, "Authenticated but not allowed"),
+            (404, "No such resource, or not yours"),
+            (409, "Conflicts with the current state, or the same idempotency key is in flight"),
+            (422, "The idempotency key was used with a different request"),
+            (429, "Rate limited; see `Retry-After` and `X-RateLimit-*`"),
+        ];
+        MetaResponses {
+            responses: responses
+                .into_iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: ErrorEnvelope::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorEnvelope::register(registry);
+    }
+}

@@ -1,0 +1,170 @@
+//! `Idempotency-Key` handling: the first response to a key is stored, in the same database
+//! transaction as the request's effect, and replayed byte for byte for the key's lifetime.
+//!
+//! A key is claimed by inserting its row before the effect runs (`in_flight`), outside the
+//! effect's transaction so that a concurrent request with the same key sees the claim at once
+//! and gets 409 instead of waiting or running the effect a second time. If the effect fails the
+//! claim is released, so the client may retry; if the process dies, the claim goes stale and
+//! the next request with the key takes it over.
+
+use std::{future::Future, pin::Pin};
+
+use chrono::{Duration as ChronoDuration, Utc};
+use poem::http::StatusCode;
+use poem_openapi::types::ToJSON;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    sea_query::OnConflict,
+};
+use ultra_domain::db::begin_write;
+use ultra_entity::idempotency_keys::{self, IdempotencyState};
+
+use super::{envelope::Reply, error::{ApiError, ApiResult}};
+use crate::AppState;
+
+/// A claim older than this belongs to a request that died mid-way; its effect rolled back.
+const STALE_CLAIM: ChronoDuration = ChronoDuration::seconds(60);
+const MAX_KEY_LEN: usize = 255;
+
+pub type Effect<'t, R> = Pin<Box<dyn Future<Output = ApiResult<R>> + Send + 't>>;
+
+pub struct Idempotent<'a> {
+    /// Whose key this is: keys are private to the caller.
+    pub scope: &'a str,
+    pub key: Option<&'a str>,
+    /// `METHOD /path/template`, also the key of the per-endpoint TTL in runtime config.
+    pub endpoint: &'static str,
+    pub fingerprint: &'a str,
+}
+
+/// Runs `effect` in a write transaction, at most once per idempotency key.
+pub async fn run<T, const STATUS: u16, F>(state: &AppState, request: Idempotent<'_>, effect: F) -> ApiResult<Reply<T, STATUS>>
+where
+    T: ToJSON + Send,
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> Effect<'t, Reply<T, STATUS>>,
+{
+    let Some(key) = request.key else {
+        let txn = begin_write(&state.db).await?;
+        let reply = effect(&txn).await?;
+        txn.commit().await?;
+        return Ok(reply);
+    };
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::validation(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_KEY_LEN} printable ASCII characters"),
+        ));
+    }
+    let claim_id = match claim(state, &request, key).await? {
+        Claim::Replay(bytes) => return Ok(Reply::stored(bytes, true)),
+        Claim::Claimed(id) => id,
+    };
+
+    let outcome: ApiResult<Vec<u8>> = async {
+        let txn = begin_write(&state.db).await?;
+        let reply = effect(&txn).await?;
+        let bytes = reply.to_bytes();
+        idempotency_keys::ActiveModel {
+            id: Set(claim_id),
+            state: Set(IdempotencyState::Completed),
+            response_status: Set(Some(i32::from(STATUS))),
+            response_body: Set(Some(bytes.clone())),
+            ..Default::default()
+        }
+        .update(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(bytes)
+    }
+    .await;
+
+    match outcome {
+        Ok(bytes) => Ok(Reply::stored(bytes, false)),
+        Err(err) => {
+            if let Err(release_err) = idempotency_keys::Entity::delete_by_id(claim_id).exec(&state.db).await {
+                tracing::warn!(error = %release_err, "could not release an idempotency claim; it will go stale");
+            }
+            Err(err)
+        }
+    }
+}
+
+enum Claim {
+    Claimed(i64),
+    Replay(Vec<u8>),
+}
+
+async fn claim(state: &AppState, request: &Idempotent<'_>, key: &str) -> ApiResult<Claim> {
+    use idempotency_keys::Column;
+    let config = state.runtime.current().await?;
+    let ttl = ChronoDuration::from_std(config.idempotency_ttl.for_endpoint(request.endpoint))
+        .unwrap_or(ChronoDuration::days(1));
+    // Two rounds at most: the second after clearing an expired row for the same key.
+    for _ in 0..2 {
+        let now = Utc::now();
+        let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
+            scope: Set(request.scope.to_owned()),
+            key: Set(key.to_owned()),
+            endpoint: Set(request.endpoint.to_owned()),
+            request_hash: Set(request.fingerprint.to_owned()),
+            state: Set(IdempotencyState::InFlight),
+            locked_at: Set(now),
+            expires_at: Set(now + ttl),
+            created_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict(OnConflict::columns([Column::Scope, Column::Key]).do_nothing().to_owned())
+        .exec_without_returning(&state.db)
+        .await?;
+        let existing = idempotency_keys::Entity::find()
+            .filter(Column::Scope.eq(request.scope))
+            .filter(Column::Key.eq(key))
+            .one(&state.db)
+            .await?;
+        let Some(existing) = existing else { continue };
+        if inserted == 1 {
+            return Ok(Claim::Claimed(existing.id));
+        }
+        if existing.expires_at <= now {
+            idempotency_keys::Entity::delete_many()
+                .filter(Column::Id.eq(existing.id))
+                .filter(Column::ExpiresAt.lte(now))
+                .exec(&state.db)
+                .await?;
+            continue;
+        }
+        if existing.endpoint != request.endpoint || existing.request_hash != request.fingerprint {
+            return Err(ApiError::unprocessable(
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request",
+            ));
+        }
+        if existing.state == IdempotencyState::Completed {
+            return existing
+                .response_body
+                .map(Claim::Replay)
+                .ok_or_else(|| ApiError::internal("completed idempotency key without a response"));
+        }
+        if existing.locked_at > now - STALE_CLAIM {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_in_flight",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            ));
+        }
+        let taken = idempotency_keys::Entity::update_many()
+            .col_expr(Column::LockedAt, sea_orm::sea_query::Expr::value(now))
+            .filter(Column::Id.eq(existing.id))
+            .filter(Column::LockedAt.eq(existing.locked_at))
+            .exec(&state.db)
+            .await?;
+        if taken.rows_affected == 1 {
+            return Ok(Claim::Claimed(existing.id));
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_in_flight",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+    ))
+}

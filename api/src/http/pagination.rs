@@ -1,0 +1,105 @@
+//! Page and cursor pagination, shared by every list endpoint.
+//!
+//! Lists are ordered newest first by id: ids are prefixed ULIDs, so id order is creation order,
+//! and a cursor that is simply the last id seen stays correct however many rows are inserted
+//! while a client pages through.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select,
+};
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult};
+
+const DEFAULT_PER_PAGE: u64 = 20;
+const MAX_PER_PAGE: u64 = 100;
+
+pub enum PageRequest {
+    Page { page: u64, per_page: u64 },
+    Cursor { after: Option<String>, limit: u64 },
+}
+
+impl PageRequest {
+    /// Reads `?page&per_page`, or `?pagination=cursor&cursor&limit`.
+    pub fn from_query(
+        page: Option<u64>,
+        per_page: Option<u64>,
+        pagination: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> ApiResult<Self> {
+        let bounded = |name: &str, value: Option<u64>| match value {
+            None => Ok(DEFAULT_PER_PAGE),
+            Some(n) if (1..=MAX_PER_PAGE).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::validation(name, format!("must be between 1 and {MAX_PER_PAGE}"))),
+        };
+        match pagination {
+            None | Some("page") => {
+                let page = page.unwrap_or(1);
+                if page == 0 {
+                    return Err(ApiError::validation("page", "must be 1 or more"));
+                }
+                Ok(Self::Page { page, per_page: bounded("per_page", per_page)? })
+            }
+            Some("cursor") => {
+                let after = cursor
+                    .filter(|c| !c.is_empty())
+                    .map(|c| {
+                        URL_SAFE_NO_PAD
+                            .decode(c)
+                            .ok()
+                            .and_then(|bytes| String::from_utf8(bytes).ok())
+                            .ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API returned"))
+                    })
+                    .transpose()?;
+                Ok(Self::Cursor { after, limit: bounded("limit", limit)? })
+            }
+            Some(_) => Err(ApiError::validation("pagination", "must be `cursor` or absent")),
+        }
+    }
+}
+
+/// Runs `select` for one page, newest first, and returns the rows with the `meta` to send.
+pub async fn paginate<E, C>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    id_column: C,
+    id_of: impl Fn(&E::Model) -> &str,
+    request: &PageRequest,
+) -> ApiResult<(Vec<E::Model>, Value)>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ColumnTrait,
+{
+    let select = select.order_by_desc(id_column);
+    match request {
+        PageRequest::Page { page, per_page } => {
+            let total = select.clone().count(db).await?;
+            let rows = select.offset((page - 1) * per_page).limit(*per_page).all(db).await?;
+            let meta = json!({
+                "page": page,
+                "perPage": per_page,
+                "total": total,
+                "totalPages": total.div_ceil(*per_page),
+            });
+            Ok((rows, meta))
+        }
+        PageRequest::Cursor { after, limit } => {
+            let select = match after {
+                Some(last_id) => select.filter(id_column.lt(last_id.as_str())),
+                None => select,
+            };
+            let mut rows = select.limit(limit + 1).all(db).await?;
+            let has_more = rows.len() as u64 > *limit;
+            rows.truncate(*limit as usize);
+            let next = has_more
+                .then(|| rows.last().map(|row| URL_SAFE_NO_PAD.encode(id_of(row))))
+                .flatten();
+            let meta = json!({ "limit": limit, "hasMore": has_more, "nextCursor": next });
+            Ok((rows, meta))
+        }
+    }
+}

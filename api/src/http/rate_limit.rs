@@ -1,0 +1,137 @@
+//! Rate limits counted in Redis, so that they hold across API replicas.
+//!
+//! Each limit is a sliding window: a sorted set of the accepted requests' times, trimmed to the
+//! window on every check. Unlike fixed windows it never lets twice the limit through around a
+//! window boundary. Time comes from the Redis server so that replicas with skewed clocks agree.
+
+use poem::{
+    Endpoint, IntoResponse, Middleware, Request, Response, Result,
+    http::{HeaderValue, Method},
+};
+use ultra_domain::runtime_config::{RateLimitRule, RuntimeConfig};
+
+use super::{client::client_ip, error::ApiError};
+use crate::AppState;
+
+const SCRIPT: &str = r"
+local key = KEYS[1]
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+local allowed = 0
+if count < limit then
+  redis.call('ZADD', key, now, ARGV[3])
+  count = count + 1
+  allowed = 1
+end
+redis.call('PEXPIRE', key, window)
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+local reset = now + window
+if oldest[2] then reset = tonumber(oldest[2]) + window end
+return {allowed, count, reset, now}
+";
+
+/// One limited route: requests to `method path` are counted per client IP under `rule`.
+#[derive(Clone)]
+pub struct IpRule {
+    pub name: &'static str,
+    pub method: Method,
+    pub path: &'static str,
+    pub rule: fn(&RuntimeConfig) -> RateLimitRule,
+}
+
+pub struct RateLimit {
+    rules: Vec<IpRule>,
+}
+
+impl RateLimit {
+    pub fn per_ip(rules: Vec<IpRule>) -> Self {
+        Self { rules }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for RateLimit {
+    type Output = RateLimitEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        RateLimitEndpoint { inner: ep, rules: self.rules.clone() }
+    }
+}
+
+pub struct RateLimitEndpoint<E> {
+    inner: E,
+    rules: Vec<IpRule>,
+}
+
+/// The outcome of one check, as the `X-RateLimit-*` headers report it.
+pub struct Verdict {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Unix time (seconds) at which a request will be accepted again.
+    pub reset_at: u64,
+    pub retry_after: u64,
+}
+
+impl Verdict {
+    pub fn apply_headers(&self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.insert("X-RateLimit-Limit", HeaderValue::from(self.limit));
+        headers.insert("X-RateLimit-Remaining", HeaderValue::from(self.remaining));
+        headers.insert("X-RateLimit-Reset", HeaderValue::from(self.reset_at));
+    }
+}
+
+/// Counts one request against `key` and says whether it may proceed.
+pub async fn check(state: &AppState, key: &str, rule: RateLimitRule) -> Result<Verdict, ApiError> {
+    let mut redis = state.redis.clone();
+    let member = ulid::Ulid::new().to_string();
+    let (allowed, count, reset_ms, now_ms): (i64, i64, i64, i64) = redis::Script::new(SCRIPT)
+        .key(format!("{}ratelimit:{key}", state.config.redis_prefix))
+        .arg(u64::from(rule.window_seconds) * 1000)
+        .arg(rule.limit)
+        .arg(member)
+        .invoke_async(&mut redis)
+        .await
+        .map_err(ApiError::internal)?;
+    let count = u32::try_from(count).unwrap_or(u32::MAX);
+    Ok(Verdict {
+        allowed: allowed == 1,
+        limit: rule.limit,
+        remaining: rule.limit.saturating_sub(count),
+        reset_at: u64::try_from((reset_ms + 999) / 1000).unwrap_or_default(),
+        retry_after: u64::try_from((reset_ms - now_ms).max(0)).unwrap_or_default().div_ceil(1000).max(1),
+    })
+}
+
+impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let matched = self
+            .rules
+            .iter()
+            .find(|rule| rule.method == req.method() && rule.path == req.uri().path().trim_end_matches('/'));
+        let Some(matched) = matched else {
+            return self.inner.call(req).await.map(IntoResponse::into_response);
+        };
+        let state = req.data::<AppState>().cloned().ok_or_else(|| ApiError::internal("state missing"))?;
+        let config = state.runtime.current().await.map_err(ApiError::from)?;
+        let key = format!("{}:{}", matched.name, client_ip(&req));
+        let verdict = check(&state, &key, (matched.rule)(&config)).await?;
+        let mut response = if verdict.allowed {
+            let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+            match self.inner.call(req).await {
+                Ok(output) => output.into_response(),
+                Err(err) => ApiError::from_poem(&err, method.as_str(), &path).into_response(),
+            }
+        } else {
+            ApiError::rate_limited(verdict.retry_after).into_response()
+        };
+        verdict.apply_headers(&mut response);
+        Ok(response)
+    }
+}

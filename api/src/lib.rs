@@ -1,0 +1,10 @@
+//! The HTTP API: authenticates, validates, writes state and (from the job pipeline on) enqueues
+//! work. It never calls a payment provider on the request path.
+
+pub mod app;
+pub mod http;
+pub mod state;
+pub mod ultra;
+
+pub use app::{openapi_spec, route};
+pub use state::{ApiConfig, AppState};

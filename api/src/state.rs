@@ -1,0 +1,56 @@
+use std::{sync::Arc, time::Duration};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use redis::aio::ConnectionManager;
+use sea_orm::DatabaseConnection;
+use ultra_domain::{auth_tokens::TokenSigner, runtime_config::RuntimeConfigStore};
+
+/// Settings the API reads from the environment at start; runtime settings live in
+/// [`RuntimeConfigStore`] instead.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Lifetime of login tokens and of the `auth_token` cookie.
+    pub auth_token_ttl: Duration,
+    /// Whether the cookie carries `Secure`; off only for plain-HTTP development.
+    pub cookie_secure: bool,
+    pub max_body_bytes: usize,
+    /// Prepended to every Redis key, so that several installs or test runs can share a Redis.
+    pub redis_prefix: String,
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// The address clients reach the API at, shown in the OpenAPI document.
+    pub public_url: String,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: DatabaseConnection,
+    pub redis: ConnectionManager,
+    pub runtime: RuntimeConfigStore,
+    pub signer: TokenSigner,
+    pub config: ApiConfig,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(
+        db: DatabaseConnection,
+        redis: ConnectionManager,
+        signer: TokenSigner,
+        config: ApiConfig,
+        metrics: PrometheusHandle,
+    ) -> Self {
+        let runtime = RuntimeConfigStore::new(db.clone(), Duration::from_secs(2));
+        Self(Arc::new(Inner { db, redis, runtime, signer, config, metrics }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

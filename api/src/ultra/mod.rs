@@ -1,0 +1,18 @@
+//! The ultra merchant surface, mounted at `/api/v1`: one module per resource.
+
+pub mod admin_users;
+pub mod auth;
+pub mod platform;
+pub mod views;
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Authentication (login, session, logout)
+    Auth,
+    /// Admin user, token, config, audit-log, and provider management
+    Admin,
+    /// Health, readiness and metrics
+    Platform,
+}

@@ -1,0 +1,68 @@
+//! `/healthz`, `/readyz` and `/metrics`.
+
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::{Json, PlainText}};
+
+use poem::web::Data;
+
+use super::ApiTags;
+use crate::AppState;
+
+#[derive(Object)]
+pub struct Health {
+    pub status: String,
+}
+
+#[derive(Object)]
+pub struct Readiness {
+    pub status: String,
+    pub database: String,
+    pub redis: String,
+}
+
+#[derive(ApiResponse)]
+pub enum ReadyResponse {
+    /// The database and Redis both answer.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// The database or Redis does not answer; the body says which.
+    #[oai(status = 503)]
+    NotReady(Json<Readiness>),
+}
+
+pub struct PlatformApi;
+
+#[OpenApi(tag = "ApiTags::Platform")]
+impl PlatformApi {
+    /// Liveness: the process is up and serving.
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
+    async fn healthz(&self) -> Json<Health> {
+        Json(Health { status: "ok".to_owned() })
+    }
+
+    /// Readiness: the database and Redis answer.
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
+    async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
+        let database = ultra_domain::db::ping(&state.db).await;
+        let mut redis = state.redis.clone();
+        let redis_ok: Result<String, _> = redis::cmd("PING").query_async(&mut redis).await;
+        let verdict = |ok: bool| if ok { "ok" } else { "unavailable" }.to_owned();
+        let body = Readiness {
+            status: verdict(database.is_ok() && redis_ok.is_ok()),
+            database: verdict(database.is_ok()),
+            redis: verdict(redis_ok.is_ok()),
+        };
+        if let Err(err) = &database {
+            tracing::warn!(error = %err, "readiness: database unavailable");
+        }
+        if let Err(err) = &redis_ok {
+            tracing::warn!(error = %err, "readiness: redis unavailable");
+        }
+        if database.is_ok() && redis_ok.is_ok() { ReadyResponse::Ready(Json(body)) } else { ReadyResponse::NotReady(Json(body)) }
+    }
+
+    /// Prometheus metrics in the text exposition format.
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
+    async fn metrics(&self, state: Data<&AppState>) -> PlainText<String> {
+        PlainText(state.metrics.render())
+    }
+}

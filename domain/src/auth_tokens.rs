@@ -1,0 +1,141 @@
+//! Bearer tokens: HS256 JWTs whose `jti` is recorded in `tokens`, so that logout and revocation
+//! are checked against the database rather than trusted to the token's own expiry.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+};
+use serde::{Deserialize, Serialize};
+use ultra_entity::{
+    tokens::{self, TokenStatus},
+    users::{self, UserRole},
+};
+
+use crate::{DomainError, DomainResult, ids};
+
+/// The claims Ultra signs. Role and tier are informative for clients; authorisation always uses
+/// the user row read at request time, so a demoted admin loses access at once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub role: UserRole,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<serde_json::Value>,
+}
+
+#[derive(Clone)]
+pub struct TokenSigner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl TokenSigner {
+    /// Refuses secrets shorter than 32 bytes: HS256 is only as strong as its key.
+    pub fn new(secret: &str) -> DomainResult<Self> {
+        if secret.len() < 32 {
+            return Err(DomainError::validation(
+                "ULTRA_JWT_SECRET",
+                "must be at least 32 bytes long",
+            ));
+        }
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+        })
+    }
+
+    /// Verifies signature and expiry. `None` for anything malformed, forged or expired: the
+    /// caller answers 401 either way.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub", "jti"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+}
+
+pub struct IssuedToken {
+    pub jwt: String,
+    pub row: tokens::Model,
+}
+
+pub struct TokenRequest<'a> {
+    pub user: &'a users::Model,
+    pub name: &'a str,
+    pub ttl: Duration,
+    pub custom_claims: Option<serde_json::Value>,
+    pub created_by: Option<String>,
+}
+
+pub async fn issue(
+    db: &impl ConnectionTrait,
+    signer: &TokenSigner,
+    request: TokenRequest<'_>,
+) -> DomainResult<IssuedToken> {
+    let now = Utc::now();
+    let ttl = chrono::Duration::from_std(request.ttl)
+        .map_err(|_| DomainError::validation("ttl", "is too large"))?;
+    let expires_at = now + ttl;
+    let jti = ulid::Ulid::new().to_string();
+    let claims = Claims {
+        sub: request.user.id.clone(),
+        jti: jti.clone(),
+        iat: now.timestamp(),
+        exp: expires_at.timestamp(),
+        role: request.user.role,
+        custom: request.custom_claims.clone(),
+    };
+    let jwt = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &signer.encoding)
+        .map_err(|err| DomainError::Internal(format!("token signing failed: {err}")))?;
+    let row = tokens::ActiveModel {
+        id: Set(ids::new_id("tok")),
+        jti: Set(jti),
+        user_id: Set(request.user.id.clone()),
+        name: Set(request.name.to_owned()),
+        status: Set(TokenStatus::Active),
+        expires_at: Set(DateTime::from_timestamp(expires_at.timestamp(), 0).unwrap_or(expires_at)),
+        custom_claims: Set(request.custom_claims),
+        created_by: Set(request.created_by),
+        created_at: Set(now),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(IssuedToken { jwt, row })
+}
+
+/// The token row and its user, if the token is still active and unexpired.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    claims: &Claims,
+) -> DomainResult<Option<(tokens::Model, users::Model)>> {
+    let found = tokens::Entity::find()
+        .filter(tokens::Column::Jti.eq(&claims.jti))
+        .find_also_related(users::Entity)
+        .one(db)
+        .await?;
+    Ok(match found {
+        Some((token, Some(user)))
+            if token.user_id == claims.sub
+                && token.effective_status(Utc::now()) == TokenStatus::Active =>
+        {
+            Some((token, user))
+        }
+        _ => None,
+    })
+}
+
+pub async fn revoke(db: &impl ConnectionTrait, token: tokens::Model) -> DomainResult<tokens::Model> {
+    let mut active = token.into_active_model();
+    active.status = Set(TokenStatus::Revoked);
+    active.revoked_at = Set(Some(Utc::now()));
+    Ok(active.update(db).await?)
+}

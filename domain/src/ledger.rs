@@ -1,0 +1,166 @@
+//! The double-entry ledger. Money only moves as a balanced entry: postings that sum to zero,
+//! written in the caller's transaction together with the balance change of every account.
+//!
+//! A debit is a conditional update (`balance + amount >= 0` unless the account may go
+//! negative), so two concurrent debits can never both spend the same money: on PostgreSQL the
+//! second waits for the first's row lock and re-checks the condition; on SQLite writers are
+//! serialised by `BEGIN IMMEDIATE` (see [`crate::db::begin_write`]).
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    QueryFilter, Set,
+    sea_query::{Expr, ExprTrait},
+};
+use ultra_entity::{ledger_accounts, ledger_entries, ledger_postings};
+
+use crate::{DomainError, DomainResult, ids};
+
+pub struct AccountSpec<'a> {
+    pub code: &'a str,
+    pub owner_id: Option<&'a str>,
+    pub currency: &'a str,
+    pub allow_negative: bool,
+}
+
+/// Returns the account with this code, creating it on first use.
+pub async fn open_account(db: &impl ConnectionTrait, spec: AccountSpec<'_>) -> DomainResult<ledger_accounts::Model> {
+    if let Some(account) = find_account(db, spec.code).await? {
+        return Ok(account);
+    }
+    let now = Utc::now();
+    let inserted = ledger_accounts::ActiveModel {
+        id: Set(ids::new_id("acct")),
+        code: Set(spec.code.to_owned()),
+        owner_id: Set(spec.owner_id.map(str::to_owned)),
+        currency: Set(spec.currency.to_owned()),
+        balance_minor: Set(0),
+        allow_negative: Set(spec.allow_negative),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await;
+    match inserted {
+        Ok(account) => Ok(account),
+        // Another request opened it between our read and our insert.
+        Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            find_account(db, spec.code).await?.ok_or(DomainError::NotFound("ledger account"))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn find_account(db: &impl ConnectionTrait, code: &str) -> DomainResult<Option<ledger_accounts::Model>> {
+    Ok(ledger_accounts::Entity::find()
+        .filter(ledger_accounts::Column::Code.eq(code))
+        .one(db)
+        .await?)
+}
+
+pub struct Posting<'a> {
+    pub account_id: &'a str,
+    pub amount_minor: i64,
+}
+
+pub struct Entry<'a> {
+    pub kind: &'a str,
+    /// Unique per business event, so that replaying the event cannot post it twice.
+    pub reference: &'a str,
+    pub description: Option<&'a str>,
+    pub postings: Vec<Posting<'a>>,
+}
+
+/// Posts a balanced entry inside `txn`. Fails without effect (once the caller rolls back) if
+/// the entry does not balance, a reference was already posted, or a debit would overdraw.
+pub async fn post(txn: &DatabaseTransaction, entry: Entry<'_>) -> DomainResult<ledger_entries::Model> {
+    if entry.postings.len() < 2 || entry.postings.iter().any(|p| p.amount_minor == 0) {
+        return Err(DomainError::validation(
+            "postings",
+            "an entry needs at least two non-zero postings",
+        ));
+    }
+    let mut accounts = BTreeMap::new();
+    for posting in &entry.postings {
+        let account = ledger_accounts::Entity::find_by_id(posting.account_id)
+            .one(txn)
+            .await?
+            .ok_or(DomainError::NotFound("ledger account"))?;
+        accounts.insert(account.id.clone(), account);
+    }
+    let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
+    for posting in &entry.postings {
+        let currency = accounts[posting.account_id].currency.as_str();
+        *sums.entry(currency).or_default() += i128::from(posting.amount_minor);
+    }
+    if sums.values().any(|sum| *sum != 0) {
+        return Err(DomainError::validation("postings", "postings must sum to zero per currency"));
+    }
+
+    let now = Utc::now();
+    let inserted = ledger_entries::ActiveModel {
+        id: Set(ids::new_id("le")),
+        kind: Set(entry.kind.to_owned()),
+        reference: Set(entry.reference.to_owned()),
+        description: Set(entry.description.map(str::to_owned)),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await
+    .map_err(|err| match err.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => DomainError::Conflict {
+            code: "ledger_reference_posted",
+            message: format!("ledger entry {} was already posted", entry.reference),
+        },
+        _ => err.into(),
+    })?;
+
+    // Apply balance changes in account-id order so that two entries touching the same accounts
+    // lock them in the same order and cannot deadlock.
+    let mut postings = entry.postings;
+    postings.sort_by(|a, b| a.account_id.cmp(b.account_id));
+    for posting in &postings {
+        apply(txn, &accounts[posting.account_id], posting.amount_minor).await?;
+        ledger_postings::ActiveModel {
+            entry_id: Set(inserted.id.clone()),
+            account_id: Set(posting.account_id.to_owned()),
+            amount_minor: Set(posting.amount_minor),
+            currency: Set(accounts[posting.account_id].currency.clone()),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(inserted)
+}
+
+async fn apply(txn: &DatabaseTransaction, account: &ledger_accounts::Model, amount_minor: i64) -> DomainResult<()> {
+    use ledger_accounts::Column;
+    let result = ledger_accounts::Entity::update_many()
+        .col_expr(Column::BalanceMinor, Expr::col(Column::BalanceMinor).add(amount_minor))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(&account.id))
+        .filter(
+            Condition::any()
+                .add(Column::AllowNegative.eq(true))
+                .add(Expr::col(Column::BalanceMinor).add(amount_minor).gte(0)),
+        )
+        .exec(txn)
+        .await?;
+    if result.rows_affected == 1 {
+        return Ok(());
+    }
+    let available = balance(txn, &account.id).await?;
+    Err(DomainError::InsufficientFunds { required: -amount_minor, available })
+}
+
+pub async fn balance(db: &impl ConnectionTrait, account_id: &str) -> DomainResult<i64> {
+    ledger_accounts::Entity::find_by_id(account_id)
+        .one(db)
+        .await?
+        .map(|account| account.balance_minor)
+        .ok_or(DomainError::NotFound("ledger account"))
+}

@@ -1,0 +1,15 @@
+//! What the API and the workers share: database access, the ledger, users and their tokens,
+//! runtime configuration and the audit trail. Nothing here speaks HTTP.
+
+pub mod audit;
+pub mod auth_tokens;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod ledger;
+pub mod passwords;
+pub mod redis_conn;
+pub mod runtime_config;
+pub mod users;
+
+pub use error::{DomainError, DomainResult};

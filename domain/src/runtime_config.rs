@@ -1,0 +1,147 @@
+//! Settings an operator changes while Ultra runs, stored one key per row in `runtime_config`.
+//!
+//! Every process reads them through a [`RuntimeConfigStore`], which caches the whole set for a
+//! short time: a change reaches every API replica and worker within that time, without a
+//! database read on every request.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set, sea_query::OnConflict};
+use serde::{Deserialize, Serialize};
+use tokio::{sync::RwLock, time::Instant};
+use ultra_entity::runtime_config;
+
+use crate::{DomainError, DomainResult};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RuntimeConfig {
+    /// Lets an account that has no password log in by email alone.
+    pub passwordless_login: bool,
+    /// How long a stored idempotent response is replayed.
+    pub idempotency_ttl: IdempotencyTtl,
+    /// The merchant an admin acts as when sending `X-App-Context: merchant`; when unset, the
+    /// oldest merchant account.
+    pub primary_merchant_id: Option<String>,
+    /// Login attempts allowed per client IP and window.
+    pub login_rate_limit: RateLimitRule,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            passwordless_login: false,
+            idempotency_ttl: IdempotencyTtl::default(),
+            primary_merchant_id: None,
+            login_rate_limit: RateLimitRule { limit: 10, window_seconds: 60 },
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct IdempotencyTtl {
+    pub default_seconds: u64,
+    /// Per endpoint, keyed `METHOD /path/template`, e.g. `POST /api/v1/payments`.
+    pub endpoints: BTreeMap<String, u64>,
+}
+
+impl Default for IdempotencyTtl {
+    fn default() -> Self {
+        Self { default_seconds: 24 * 3600, endpoints: BTreeMap::new() }
+    }
+}
+
+impl IdempotencyTtl {
+    pub fn for_endpoint(&self, endpoint: &str) -> Duration {
+        Duration::from_secs(self.endpoints.get(endpoint).copied().unwrap_or(self.default_seconds))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitRule {
+    pub limit: u32,
+    pub window_seconds: u32,
+}
+
+impl RuntimeConfig {
+    /// Reads every stored key over the defaults. A stored value of the wrong shape is an
+    /// error rather than silently ignored, so a bad edit is noticed.
+    pub async fn load(db: &impl ConnectionTrait) -> DomainResult<Self> {
+        let rows = runtime_config::Entity::find().all(db).await?;
+        let mut merged = serde_json::to_value(Self::default())
+            .map_err(|err| DomainError::Internal(err.to_string()))?;
+        if let Some(map) = merged.as_object_mut() {
+            for row in rows {
+                if map.contains_key(&row.key) {
+                    map.insert(row.key, row.value);
+                }
+            }
+        }
+        serde_json::from_value(merged)
+            .map_err(|err| DomainError::Internal(format!("runtime config is invalid: {err}")))
+    }
+
+    /// Stores one key. Used by operators' tooling and by `ultra dev` when it seeds a laptop.
+    pub async fn set(
+        db: &impl ConnectionTrait,
+        key: &str,
+        value: serde_json::Value,
+        updated_by: Option<String>,
+    ) -> DomainResult<()> {
+        let mut probe = serde_json::to_value(Self::default())
+            .map_err(|err| DomainError::Internal(err.to_string()))?;
+        let Some(map) = probe.as_object_mut() else {
+            return Err(DomainError::Internal("runtime config is not an object".into()));
+        };
+        if !map.contains_key(key) {
+            return Err(DomainError::validation(key, "unknown runtime config key"));
+        }
+        map.insert(key.to_owned(), value.clone());
+        serde_json::from_value::<Self>(probe)
+            .map_err(|err| DomainError::validation(key, err.to_string()))?;
+        runtime_config::Entity::insert(runtime_config::ActiveModel {
+            key: Set(key.to_owned()),
+            value: Set(value),
+            updated_by: Set(updated_by),
+            updated_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(runtime_config::Column::Key)
+                .update_columns([
+                    runtime_config::Column::Value,
+                    runtime_config::Column::UpdatedBy,
+                    runtime_config::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+        Ok(())
+    }
+}
+
+pub struct RuntimeConfigStore {
+    db: DatabaseConnection,
+    max_age: Duration,
+    cached: RwLock<Option<(Instant, Arc<RuntimeConfig>)>>,
+}
+
+impl RuntimeConfigStore {
+    pub fn new(db: DatabaseConnection, max_age: Duration) -> Self {
+        Self { db, max_age, cached: RwLock::new(None) }
+    }
+
+    pub async fn current(&self) -> DomainResult<Arc<RuntimeConfig>> {
+        if let Some((loaded_at, config)) = self.cached.read().await.as_ref()
+            && loaded_at.elapsed() < self.max_age
+        {
+            return Ok(config.clone());
+        }
+        let config = Arc::new(RuntimeConfig::load(&self.db).await?);
+        *self.cached.write().await = Some((Instant::now(), config.clone()));
+        Ok(config)
+    }
+}

@@ -1,0 +1,14 @@
+//! SeaORM entities: one module per table, shared by every process.
+//!
+//! The same entities serve PostgreSQL and SQLite, so column types stay within what both
+//! support: strings for ids and enums, `i64` minor units for money, JSON for free-form data.
+
+pub mod audit_logs;
+pub mod idempotency_keys;
+pub mod jobs;
+pub mod ledger_accounts;
+pub mod ledger_entries;
+pub mod ledger_postings;
+pub mod runtime_config;
+pub mod tokens;
+pub mod users;

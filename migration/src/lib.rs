@@ -1,0 +1,14 @@
+//! Schema migrations, written once for PostgreSQL and SQLite alike.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_core::Migration)]
+    }
+}
