@@ -1,1 +1,71 @@
-fn main() {}
+//! The `ultra` binary: one executable for every process of the platform.
+
+mod dev;
+mod services;
+mod settings;
+mod shutdown;
+mod telemetry;
+mod users_cmd;
+
+use clap::Parser;
+
+use crate::{
+    settings::{Cli, Command, UsersCommand},
+    shutdown::Shutdown,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Openapi { public_url } = &cli.command {
+        println!("{}", ultra_api::openapi_spec(public_url));
+        return Ok(());
+    }
+    telemetry::init_logging(cli.log_format);
+    match cli.command {
+        Command::Api { db, redis, api } => {
+            let db = services::database(&db).await?;
+            services::require_migrated(&db).await?;
+            let redis_conn = services::redis(&redis.redis_url).await?;
+            let secret = api.jwt_secret.clone().ok_or_else(|| {
+                anyhow::anyhow!("ULTRA_JWT_SECRET is required: set it to a random string of 32+ bytes")
+            })?;
+            let state = services::api_state(db, redis_conn, &secret, &api, &redis)?;
+            ultra_api::serve(state, &api.api_addr, Shutdown::on_signal().wait()).await?;
+        }
+        Command::Worker { db, redis } => {
+            let db = services::database(&db).await?;
+            services::require_migrated(&db).await?;
+            let redis_conn = services::redis(&redis.redis_url).await?;
+            ultra_worker::run(db, redis_conn, Shutdown::on_signal().wait()).await?;
+        }
+        Command::Scheduler { db, redis } => {
+            let db = services::database(&db).await?;
+            services::require_migrated(&db).await?;
+            let redis_conn = services::redis(&redis.redis_url).await?;
+            ultra_scheduler::run(db, redis_conn, Shutdown::on_signal().wait()).await?;
+        }
+        Command::Migrate { db } => {
+            let db = services::database(&db).await?;
+            services::migrate(&db).await?;
+        }
+        Command::Sandbox { sandbox } => {
+            ultra_sandbox::serve(&sandbox.sandbox_addr, Shutdown::on_signal().wait()).await?;
+        }
+        Command::Dev { db, redis, api, sandbox } => dev::run(db, redis, api, sandbox).await?,
+        Command::Users {
+            command: UsersCommand::Create { db, email, name, role, password, tier, super_admin, phone },
+        } => {
+            let db = services::database(&db).await?;
+            services::require_migrated(&db).await?;
+            let user = users_cmd::create(
+                &db,
+                users_cmd::Create { email, name, role, password, tier, super_admin, phone },
+            )
+            .await?;
+            println!("created user {} <{}>", user.id, user.email);
+        }
+        Command::Openapi { .. } => unreachable!("handled before logging starts"),
+    }
+    Ok(())
+}

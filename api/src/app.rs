@@ -3,7 +3,7 @@
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Route,
     http::Method,
-    middleware::{CatchPanic, CookieJarManager, SizeLimit},
+    middleware::{CatchPanic, CookieJarManager},
 };
 use poem_openapi::OpenApiService;
 
@@ -24,13 +24,17 @@ use crate::{
 type Apis = (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi);
 
 fn service(server_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new((PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi), "Ultra", env!("CARGO_PKG_VERSION"))
-        .description(
-            "Mobile-money payments for African merchants. Responses use the \
+    OpenApiService::new(
+        (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi),
+        "Ultra",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Mobile-money payments for African merchants. Responses use the \
              `{success, data, error, meta}` envelope; asynchronous operations answer \
              202 with a job reference to poll.",
-        )
-        .server(server_url)
+    )
+    .server(server_url)
 }
 
 /// The OpenAPI document, as served at `/api/v1/openapi.json`.
@@ -53,9 +57,20 @@ pub fn route(state: AppState) -> impl Endpoint {
         .at("/api/v1/openapi.json", spec)
         .nest("/docs", docs)
         .with(rate_limits)
-        .with(SizeLimit::new(state.config.max_body_bytes))
         .with(CookieJarManager::new())
         .with(CatchPanic::new().with_handler(|_| ApiError::internal("handler panicked").into_response()))
         .data(state)
         .with(RequestContext)
+}
+
+/// Serves the application until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    state: AppState,
+    addr: &str,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    tracing::info!(%addr, "api listening");
+    poem::Server::new(poem::listener::TcpListener::bind(addr))
+        .run_with_graceful_shutdown(route(state), shutdown, Some(std::time::Duration::from_secs(30)))
+        .await
 }

@@ -6,5 +6,5 @@ pub mod http;
 pub mod state;
 pub mod ultra;
 
-pub use app::{openapi_spec, route};
+pub use app::{openapi_spec, route, serve};
 pub use state::{ApiConfig, AppState};

@@ -39,10 +39,7 @@ impl TokenSigner {
     /// Refuses secrets shorter than 32 bytes: HS256 is only as strong as its key.
     pub fn new(secret: &str) -> DomainResult<Self> {
         if secret.len() < 32 {
-            return Err(DomainError::validation(
-                "ULTRA_JWT_SECRET",
-                "must be at least 32 bytes long",
-            ));
+            return Err(DomainError::validation("ULTRA_JWT_SECRET", "must be at least 32 bytes long"));
         }
         Ok(Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
@@ -56,9 +53,7 @@ impl TokenSigner {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub", "jti"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .ok()
-            .map(|data| data.claims)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok().map(|data| data.claims)
     }
 }
 
@@ -124,8 +119,7 @@ pub async fn authenticate(
         .await?;
     Ok(match found {
         Some((token, Some(user)))
-            if token.user_id == claims.sub
-                && token.effective_status(Utc::now()) == TokenStatus::Active =>
+            if token.user_id == claims.sub && token.effective_status(Utc::now()) == TokenStatus::Active =>
         {
             Some((token, user))
         }

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    Set,
     sea_query::{Expr, ExprTrait},
 };
 use ultra_entity::{ledger_accounts, ledger_entries, ledger_postings};
@@ -26,7 +26,10 @@ pub struct AccountSpec<'a> {
 }
 
 /// Returns the account with this code, creating it on first use.
-pub async fn open_account(db: &impl ConnectionTrait, spec: AccountSpec<'_>) -> DomainResult<ledger_accounts::Model> {
+pub async fn open_account(
+    db: &impl ConnectionTrait,
+    spec: AccountSpec<'_>,
+) -> DomainResult<ledger_accounts::Model> {
     if let Some(account) = find_account(db, spec.code).await? {
         return Ok(account);
     }
@@ -53,11 +56,11 @@ pub async fn open_account(db: &impl ConnectionTrait, spec: AccountSpec<'_>) -> D
     }
 }
 
-pub async fn find_account(db: &impl ConnectionTrait, code: &str) -> DomainResult<Option<ledger_accounts::Model>> {
-    Ok(ledger_accounts::Entity::find()
-        .filter(ledger_accounts::Column::Code.eq(code))
-        .one(db)
-        .await?)
+pub async fn find_account(
+    db: &impl ConnectionTrait,
+    code: &str,
+) -> DomainResult<Option<ledger_accounts::Model>> {
+    Ok(ledger_accounts::Entity::find().filter(ledger_accounts::Column::Code.eq(code)).one(db).await?)
 }
 
 pub struct Posting<'a> {
@@ -77,10 +80,7 @@ pub struct Entry<'a> {
 /// the entry does not balance, a reference was already posted, or a debit would overdraw.
 pub async fn post(txn: &DatabaseTransaction, entry: Entry<'_>) -> DomainResult<ledger_entries::Model> {
     if entry.postings.len() < 2 || entry.postings.iter().any(|p| p.amount_minor == 0) {
-        return Err(DomainError::validation(
-            "postings",
-            "an entry needs at least two non-zero postings",
-        ));
+        return Err(DomainError::validation("postings", "an entry needs at least two non-zero postings"));
     }
     let mut accounts = BTreeMap::new();
     for posting in &entry.postings {
@@ -137,7 +137,11 @@ pub async fn post(txn: &DatabaseTransaction, entry: Entry<'_>) -> DomainResult<l
     Ok(inserted)
 }
 
-async fn apply(txn: &DatabaseTransaction, account: &ledger_accounts::Model, amount_minor: i64) -> DomainResult<()> {
+async fn apply(
+    txn: &DatabaseTransaction,
+    account: &ledger_accounts::Model,
+    amount_minor: i64,
+) -> DomainResult<()> {
     use ledger_accounts::Column;
     let result = ledger_accounts::Entity::update_many()
         .col_expr(Column::BalanceMinor, Expr::col(Column::BalanceMinor).add(amount_minor))

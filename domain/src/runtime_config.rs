@@ -71,8 +71,8 @@ impl RuntimeConfig {
     /// error rather than silently ignored, so a bad edit is noticed.
     pub async fn load(db: &impl ConnectionTrait) -> DomainResult<Self> {
         let rows = runtime_config::Entity::find().all(db).await?;
-        let mut merged = serde_json::to_value(Self::default())
-            .map_err(|err| DomainError::Internal(err.to_string()))?;
+        let mut merged =
+            serde_json::to_value(Self::default()).map_err(|err| DomainError::Internal(err.to_string()))?;
         if let Some(map) = merged.as_object_mut() {
             for row in rows {
                 if map.contains_key(&row.key) {
@@ -91,8 +91,8 @@ impl RuntimeConfig {
         value: serde_json::Value,
         updated_by: Option<String>,
     ) -> DomainResult<()> {
-        let mut probe = serde_json::to_value(Self::default())
-            .map_err(|err| DomainError::Internal(err.to_string()))?;
+        let mut probe =
+            serde_json::to_value(Self::default()).map_err(|err| DomainError::Internal(err.to_string()))?;
         let Some(map) = probe.as_object_mut() else {
             return Err(DomainError::Internal("runtime config is not an object".into()));
         };
@@ -100,8 +100,7 @@ impl RuntimeConfig {
             return Err(DomainError::validation(key, "unknown runtime config key"));
         }
         map.insert(key.to_owned(), value.clone());
-        serde_json::from_value::<Self>(probe)
-            .map_err(|err| DomainError::validation(key, err.to_string()))?;
+        serde_json::from_value::<Self>(probe).map_err(|err| DomainError::validation(key, err.to_string()))?;
         runtime_config::Entity::insert(runtime_config::ActiveModel {
             key: Set(key.to_owned()),
             value: Set(value),

@@ -33,11 +33,7 @@ pub fn normalize_email(raw: &str) -> DomainResult<String> {
             }
             None => false,
         };
-    if valid {
-        Ok(email)
-    } else {
-        Err(DomainError::validation("email", "must be a valid email address"))
-    }
+    if valid { Ok(email) } else { Err(DomainError::validation("email", "must be a valid email address")) }
 }
 
 pub async fn create(db: &impl ConnectionTrait, new: NewUser) -> DomainResult<users::Model> {
@@ -75,8 +71,5 @@ pub async fn create(db: &impl ConnectionTrait, new: NewUser) -> DomainResult<use
 }
 
 pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> DomainResult<Option<users::Model>> {
-    Ok(users::Entity::find()
-        .filter(users::Column::Email.eq(email.trim().to_lowercase()))
-        .one(db)
-        .await?)
+    Ok(users::Entity::find().filter(users::Column::Email.eq(email.trim().to_lowercase())).one(db).await?)
 }

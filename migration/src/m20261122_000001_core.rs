@@ -50,7 +50,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, Tokens::Table, "idx_tokens_user", &[Tokens::UserId.into_iden(), Tokens::CreatedAt.into_iden()]).await?;
+        index(
+            manager,
+            Tokens::Table,
+            "idx_tokens_user",
+            &[Tokens::UserId.into_iden(), Tokens::CreatedAt.into_iden()],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -80,7 +86,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, AuditLogs::Table, "idx_audit_logs_created", &[AuditLogs::CreatedAt.into_iden(), AuditLogs::Id.into_iden()]).await?;
+        index(
+            manager,
+            AuditLogs::Table,
+            "idx_audit_logs_created",
+            &[AuditLogs::CreatedAt.into_iden(), AuditLogs::Id.into_iden()],
+        )
+        .await?;
         index(manager, AuditLogs::Table, "idx_audit_logs_action", &[AuditLogs::Action.into_iden()]).await?;
         index(manager, AuditLogs::Table, "idx_audit_logs_actor", &[AuditLogs::ActorId.into_iden()]).await?;
 
@@ -107,7 +119,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, Jobs::Table, "idx_jobs_status_run_at", &[Jobs::Status.into_iden(), Jobs::RunAt.into_iden()]).await?;
+        index(
+            manager,
+            Jobs::Table,
+            "idx_jobs_status_run_at",
+            &[Jobs::Status.into_iden(), Jobs::RunAt.into_iden()],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -139,7 +157,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, IdempotencyKeys::Table, "idx_idempotency_expires", &[IdempotencyKeys::ExpiresAt.into_iden()]).await?;
+        index(
+            manager,
+            IdempotencyKeys::Table,
+            "idx_idempotency_expires",
+            &[IdempotencyKeys::ExpiresAt.into_iden()],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -153,11 +177,20 @@ impl MigrationTrait for Migration {
                     .col(boolean(LedgerAccounts::AllowNegative).default(false))
                     .col(timestamp_with_time_zone(LedgerAccounts::CreatedAt))
                     .col(timestamp_with_time_zone(LedgerAccounts::UpdatedAt))
-                    .check(("ck_ledger_accounts_non_negative", Expr::cust("allow_negative OR balance_minor >= 0")))
+                    .check((
+                        "ck_ledger_accounts_non_negative",
+                        Expr::cust("allow_negative OR balance_minor >= 0"),
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, LedgerAccounts::Table, "idx_ledger_accounts_owner", &[LedgerAccounts::OwnerId.into_iden()]).await?;
+        index(
+            manager,
+            LedgerAccounts::Table,
+            "idx_ledger_accounts_owner",
+            &[LedgerAccounts::OwnerId.into_iden()],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -195,8 +228,20 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, LedgerPostings::Table, "idx_ledger_postings_account", &[LedgerPostings::AccountId.into_iden()]).await?;
-        index(manager, LedgerPostings::Table, "idx_ledger_postings_entry", &[LedgerPostings::EntryId.into_iden()]).await?;
+        index(
+            manager,
+            LedgerPostings::Table,
+            "idx_ledger_postings_account",
+            &[LedgerPostings::AccountId.into_iden()],
+        )
+        .await?;
+        index(
+            manager,
+            LedgerPostings::Table,
+            "idx_ledger_postings_entry",
+            &[LedgerPostings::EntryId.into_iden()],
+        )
+        .await?;
         Ok(())
     }
 
@@ -218,7 +263,12 @@ impl MigrationTrait for Migration {
     }
 }
 
-async fn index(manager: &SchemaManager<'_>, table: impl IntoIden, name: &str, cols: &[DynIden]) -> Result<(), DbErr> {
+async fn index(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    name: &str,
+    cols: &[DynIden],
+) -> Result<(), DbErr> {
     let mut stmt = Index::create();
     stmt.name(name).table(table);
     for col in cols {

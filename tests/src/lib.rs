@@ -1,0 +1,251 @@
+//! Test harness: every test gets a fresh database (PostgreSQL, or SQLite with
+//! `ULTRA_TEST_DB=sqlite`), its own Redis key prefix, and real `ultra` processes on free ports.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant, SystemTime},
+};
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+pub const ADMIN_EMAIL: &str = "root@ultra.test";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const MERCHANT_EMAIL: &str = "shop@ultra.test";
+pub const MERCHANT_PASSWORD: &str = "merchant-password-1";
+
+fn redis_url() -> String {
+    std::env::var("ULTRA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The `ultra` binary under test: `ULTRA_BIN`, or `ultra` next to the test executable's
+/// `deps/` folder. `cargo test` does not rebuild another package's binary, so a binary older
+/// than any source file is refused rather than silently tested.
+pub fn ultra_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("ULTRA_BIN") {
+            return bin.into();
+        }
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+        let bin = profile_dir.join("ultra");
+        let built = std::fs::metadata(&bin)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| panic!("{} is missing: run `cargo build --workspace` first", bin.display()));
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+        for crate_dir in BINARY_SOURCES {
+            if let Some((_, newer)) =
+                newest_source(&workspace.join(crate_dir)).filter(|(modified, _)| *modified > built)
+            {
+                panic!(
+                    "{} is older than {}: run `cargo build --workspace` first",
+                    bin.display(),
+                    newer.display()
+                );
+            }
+        }
+        bin
+    })
+    .clone()
+}
+
+/// The folders whose Rust sources are linked into the `ultra` binary.
+const BINARY_SOURCES: [&str; 10] =
+    ["src", "api", "domain", "entity", "jobs", "migration", "providers", "sandbox", "scheduler", "worker"];
+
+fn newest_source(dir: &Path) -> Option<(SystemTime, PathBuf)> {
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            entry.metadata().and_then(|m| m.modified()).ok().map(|t| (t, path))
+        } else {
+            None
+        };
+        if let Some(candidate) = candidate
+            && newest.as_ref().is_none_or(|current| candidate.0 > current.0)
+        {
+            newest = Some(candidate);
+        }
+    }
+    newest
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("addr").port()
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A fresh, empty database, migrated by `ultra migrate`.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let db = if std::env::var("ULTRA_TEST_DB").as_deref() == Ok("sqlite") {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("ultra.db").display());
+            Self { url, _dir: Some(dir) }
+        } else {
+            let admin_url = std::env::var("ULTRA_TEST_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+            let name = unique("ultra_test_");
+            let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL");
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+            let base = admin_url.rsplit_once('/').map(|(base, _)| base).expect("database URL has a path");
+            Self { url: format!("{base}/{name}"), _dir: None }
+        };
+        let out = db.ultra(&["migrate"]);
+        assert!(out.status.success(), "ultra migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+        db
+    }
+
+    pub async fn connect(&self) -> DatabaseConnection {
+        ultra_domain::db::connect(&self.url, 30).await.expect("connect to the test database")
+    }
+
+    /// Runs the `ultra` CLI against this database.
+    pub fn ultra(&self, args: &[&str]) -> Output {
+        Command::new(ultra_bin())
+            .args(args)
+            .env("DATABASE_URL", &self.url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run ultra")
+    }
+
+    pub fn create_user(&self, email: &str, password: Option<&str>, role: &str, extra: &[&str]) -> String {
+        let mut args = vec!["users", "create", "--email", email, "--name", "Test User", "--role", role];
+        if let Some(password) = password {
+            args.extend(["--password", password]);
+        }
+        args.extend(extra);
+        let out = self.ultra(&args);
+        assert!(out.status.success(), "ultra users create failed: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout.split_whitespace().nth(2).expect("created user <id> <email>").to_owned()
+    }
+}
+
+/// A running `ultra api` process.
+pub struct ApiProcess {
+    pub base: String,
+    child: Child,
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A test's world: a database with an admin and a merchant, and one API process.
+pub struct TestApp {
+    pub db: TestDb,
+    pub api: ApiProcess,
+    pub redis_prefix: String,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let db = TestDb::new().await;
+        db.create_user(
+            ADMIN_EMAIL,
+            Some(ADMIN_PASSWORD),
+            "admin",
+            &["--super-admin", "--tier", "enterprise"],
+        );
+        db.create_user(MERCHANT_EMAIL, Some(MERCHANT_PASSWORD), "user", &["--tier", "pro-plus"]);
+        let redis_prefix = unique("test:") + ":";
+        let api = start_api(&db, &redis_prefix, &[]).await;
+        Self { db, api, redis_prefix, client: reqwest::Client::new() }
+    }
+
+    /// Another API replica on the same database and Redis.
+    pub async fn replica(&self) -> ApiProcess {
+        start_api(&self.db, &self.redis_prefix, &[]).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api.base)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(response.status(), 200, "login as {email} failed");
+        let body: Value = response.json().await.expect("login body");
+        body["data"]["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+}
+
+pub async fn start_api(db: &TestDb, redis_prefix: &str, env: &[(&str, &str)]) -> ApiProcess {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = tempfile::NamedTempFile::new().expect("log file").keep().expect("keep log").1;
+    let log_file = std::fs::File::create(&log).expect("open log");
+    let mut command = Command::new(ultra_bin());
+    command
+        .arg("api")
+        .env("DATABASE_URL", &db.url)
+        .env("REDIS_URL", redis_url())
+        .env("ULTRA_REDIS_PREFIX", redis_prefix)
+        .env("ULTRA_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("ULTRA_PUBLIC_URL", &base)
+        .env("ULTRA_JWT_SECRET", JWT_SECRET)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(log_file.try_clone().expect("clone log")))
+        .stderr(Stdio::from(log_file));
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let child = command.spawn().expect("start ultra api");
+    let mut process = ApiProcess { base, child };
+    wait_ready(&mut process.child, &format!("{}/readyz", process.base), &log).await;
+    process
+}
+
+/// Polls `url` until it answers 200, failing with the process's log if it exits or stalls.
+pub async fn wait_ready(child: &mut Child, url: &str, log: &std::path::Path) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("ultra exited with {status}: {}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+        if let Ok(response) = client.get(url).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} not ready: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,1 +1,22 @@
+//! The worker process: consumes job queues and runs their handlers.
+//!
+//! Job kinds and their queues are registered by the job pipeline; until then a worker checks
+//! that it can reach the database and Redis, and waits for its shutdown signal.
 
+use std::future::Future;
+
+use redis::aio::ConnectionManager;
+use sea_orm::DatabaseConnection;
+
+pub async fn run(
+    db: DatabaseConnection,
+    mut redis: ConnectionManager,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    ultra_domain::db::ping(&db).await?;
+    let _: String = redis::cmd("PING").query_async(&mut redis).await?;
+    tracing::info!("worker ready");
+    shutdown.await;
+    tracing::info!("worker stopped");
+    Ok(())
+}

@@ -65,10 +65,8 @@ async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
         .ok_or_else(|| {
             ApiError::unauthorized("authentication required: send a bearer token or the auth_token cookie")
         })?;
-    let claims = state
-        .signer
-        .verify(&jwt)
-        .ok_or_else(|| ApiError::unauthorized("the token is invalid or expired"))?;
+    let claims =
+        state.signer.verify(&jwt).ok_or_else(|| ApiError::unauthorized("the token is invalid or expired"))?;
     let (token, user) = ultra_domain::auth_tokens::authenticate(&state.db, &claims)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the token has been revoked or has expired"))?;

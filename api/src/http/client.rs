@@ -10,9 +10,7 @@ use crate::AppState;
 pub struct RequestId(pub String);
 
 pub fn client_ip(req: &Request) -> String {
-    let trust_forwarded = req
-        .data::<AppState>()
-        .is_some_and(|state| state.config.trust_forwarded_for);
+    let trust_forwarded = req.data::<AppState>().is_some_and(|state| state.config.trust_forwarded_for);
     if trust_forwarded
         && let Some(first) = req
             .header("X-Forwarded-For")

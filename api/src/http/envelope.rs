@@ -64,10 +64,8 @@ impl<T: ToJSON, const STATUS: u16> Reply<T, STATUS> {
 impl<T: ToJSON + Send, const STATUS: u16> IntoResponse for Reply<T, STATUS> {
     fn into_response(self) -> Response {
         let replayed = matches!(self.body, Body::Stored { replayed: true, .. });
-        let mut response = Response::builder()
-            .status(Self::status())
-            .content_type(JSON)
-            .body(match self.body {
+        let mut response =
+            Response::builder().status(Self::status()).content_type(JSON).body(match self.body {
                 Body::Stored { bytes, .. } => bytes,
                 fresh => Self { body: fresh }.to_bytes(),
             });
@@ -85,7 +83,10 @@ impl<T: ToJSON + Type + Send, const STATUS: u16> ApiResponse for Reply<T, STATUS
         envelope.properties = vec![
             ("success", bool::schema_ref()),
             ("data", T::schema_ref()),
-            ("error", MetaSchemaRef::Inline(Box::new(MetaSchema { nullable: true, ..MetaSchema::new("string") }))),
+            (
+                "error",
+                MetaSchemaRef::Inline(Box::new(MetaSchema { nullable: true, ..MetaSchema::new("string") })),
+            ),
             ("meta", MetaSchemaRef::Inline(Box::new(MetaSchema::new("object")))),
         ];
         MetaResponses {
@@ -93,7 +94,10 @@ impl<T: ToJSON + Type + Send, const STATUS: u16> ApiResponse for Reply<T, STATUS
                 description: "Success, in the `{success, data, error, meta}` envelope",
                 status: Some(STATUS),
                 status_range: None,
-                content: vec![MetaMediaType { content_type: JSON, schema: MetaSchemaRef::Inline(Box::new(envelope)) }],
+                content: vec![MetaMediaType {
+                    content_type: JSON,
+                    schema: MetaSchemaRef::Inline(Box::new(envelope)),
+                }],
                 headers: vec![],
             }],
         }

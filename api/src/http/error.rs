@@ -116,16 +116,18 @@ impl ApiError {
             StatusCode::NOT_FOUND => {
                 Self::new(status, "route_not_found", format!("no route for {method} {path}"))
             }
-            StatusCode::METHOD_NOT_ALLOWED => Self::new(
-                status,
-                "method_not_allowed",
-                format!("{method} is not allowed on {path}"),
-            ),
-            StatusCode::PAYLOAD_TOO_LARGE => Self::new(status, "payload_too_large", "request body is too large"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(status, "unsupported_media_type", err.to_string()),
-            StatusCode::UNAUTHORIZED => Self::unauthorized(
-                "authentication required: send a bearer token or the auth_token cookie",
-            ),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                Self::new(status, "method_not_allowed", format!("{method} is not allowed on {path}"))
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(status, "payload_too_large", "request body is too large")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Self::new(status, "unsupported_media_type", err.to_string())
+            }
+            StatusCode::UNAUTHORIZED => {
+                Self::unauthorized("authentication required: send a bearer token or the auth_token cookie")
+            }
             status if status.is_client_error() => {
                 let message = err.to_string();
                 let field = backticked_name(&message);
@@ -162,7 +164,9 @@ impl From<DomainError> for ApiError {
             DomainError::InsufficientFunds { .. } => {
                 Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_funds", err.to_string())
             }
-            DomainError::Database(_) | DomainError::Redis(_) | DomainError::Internal(_) => Self::internal(err),
+            DomainError::Database(_) | DomainError::Redis(_) | DomainError::Internal(_) => {
+                Self::internal(err)
+            }
         }
     }
 }

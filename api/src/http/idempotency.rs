@@ -13,13 +13,15 @@ use chrono::{Duration as ChronoDuration, Utc};
 use poem::http::StatusCode;
 use poem_openapi::types::ToJSON;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
-    sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, sea_query::OnConflict,
 };
 use ultra_domain::db::begin_write;
 use ultra_entity::idempotency_keys::{self, IdempotencyState};
 
-use super::{envelope::Reply, error::{ApiError, ApiResult}};
+use super::{
+    envelope::Reply,
+    error::{ApiError, ApiResult},
+};
 use crate::AppState;
 
 /// A claim older than this belongs to a request that died mid-way; its effect rolled back.
@@ -38,7 +40,11 @@ pub struct Idempotent<'a> {
 }
 
 /// Runs `effect` in a write transaction, at most once per idempotency key.
-pub async fn run<T, const STATUS: u16, F>(state: &AppState, request: Idempotent<'_>, effect: F) -> ApiResult<Reply<T, STATUS>>
+pub async fn run<T, const STATUS: u16, F>(
+    state: &AppState,
+    request: Idempotent<'_>,
+    effect: F,
+) -> ApiResult<Reply<T, STATUS>>
 where
     T: ToJSON + Send,
     F: for<'t> FnOnce(&'t DatabaseTransaction) -> Effect<'t, Reply<T, STATUS>>,

@@ -43,10 +43,7 @@ impl<T: ParseFromJSON + Type> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
-        let limit = request
-            .data::<AppState>()
-            .map(|state| state.config.max_body_bytes)
-            .unwrap_or(1 << 20);
+        let limit = request.data::<AppState>().map(|state| state.config.max_body_bytes).unwrap_or(1 << 20);
         let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|err| match err {
             poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,11 +65,7 @@ impl<T: ParseFromJSON + Type> ParsePayload for JsonBody<T> {
         let fingerprint = hex::encode(Sha256::digest(serde_json::to_vec(&value).unwrap_or_default()));
         let value = T::parse_from_json(Some(value)).map_err(|err| {
             let message = err.into_message();
-            let field = message
-                .split('`')
-                .nth(1)
-                .map(str::to_owned)
-                .unwrap_or_else(|| "body".to_owned());
+            let field = message.split('`').nth(1).map(str::to_owned).unwrap_or_else(|| "body".to_owned());
             ApiError::validation(field, message)
         })?;
         Ok(Self { value, fingerprint })
@@ -91,10 +84,13 @@ fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry, path: &str)
             None => return Ok(()),
         },
     };
-    if value.is_null() || !schema.any_of.is_empty() || !schema.one_of.is_empty() || !schema.all_of.is_empty() {
+    if value.is_null() || !schema.any_of.is_empty() || !schema.one_of.is_empty() {
         return Ok(());
     }
-    let what = if path.is_empty() { "the request body".to_owned() } else { format!("field `{path}`") };
+    // poem-openapi wraps a documented `$ref` in `allOf`: the value must satisfy each part.
+    if !schema.all_of.is_empty() {
+        return schema.all_of.iter().try_for_each(|part| check(value, part, registry, path));
+    }
     let field = if path.is_empty() { "body" } else { path };
     let type_ok = match schema.ty {
         "object" => value.is_object(),
@@ -108,15 +104,19 @@ fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry, path: &str)
     if !type_ok {
         return Err(ApiError::validation(
             field,
-            format!("{what} must be {}, not {}", article(schema.ty), json_type(value)),
+            format!("must be {}, not {}", article(schema.ty), json_type(value)),
         ));
+    }
+    if !schema.enum_items.is_empty() && !schema.enum_items.contains(value) {
+        let allowed: Vec<String> = schema.enum_items.iter().map(Value::to_string).collect();
+        return Err(ApiError::validation(field, format!("must be one of {}", allowed.join(", "))));
     }
     match value {
         Value::Object(map) => {
             for name in &schema.required {
                 if map.get(*name).is_none_or(Value::is_null) {
                     let path = join(path, name);
-                    return Err(ApiError::validation(path.clone(), format!("field `{path}` is required")));
+                    return Err(ApiError::validation(path, "is required"));
                 }
             }
             for (name, property) in &schema.properties {

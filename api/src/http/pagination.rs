@@ -6,8 +6,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use serde_json::{Value, json};
 
@@ -51,7 +50,9 @@ impl PageRequest {
                             .decode(c)
                             .ok()
                             .and_then(|bytes| String::from_utf8(bytes).ok())
-                            .ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API returned"))
+                            .ok_or_else(|| {
+                                ApiError::validation("cursor", "is not a cursor this API returned")
+                            })
                     })
                     .transpose()?;
                 Ok(Self::Cursor { after, limit: bounded("limit", limit)? })
@@ -95,9 +96,7 @@ where
             let mut rows = select.limit(limit + 1).all(db).await?;
             let has_more = rows.len() as u64 > *limit;
             rows.truncate(*limit as usize);
-            let next = has_more
-                .then(|| rows.last().map(|row| URL_SAFE_NO_PAD.encode(id_of(row))))
-                .flatten();
+            let next = has_more.then(|| rows.last().map(|row| URL_SAFE_NO_PAD.encode(id_of(row)))).flatten();
             let meta = json!({ "limit": limit, "hasMore": has_more, "nextCursor": next });
             Ok((rows, meta))
         }

@@ -71,10 +71,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
         if let Ok(value) = HeaderValue::from_str(&format!("{:.3}ms", elapsed.as_secs_f64() * 1000.0)) {
             headers.insert("X-Process-Time", value);
         }
-        let route = response
-            .data::<OperationId>()
-            .map(|id| id.0)
-            .unwrap_or("unmatched");
+        let route = response.data::<OperationId>().map(|id| id.0).unwrap_or("unmatched");
         let status = response.status().as_u16().to_string();
         metrics::histogram!(
             "http_request_duration_seconds",
@@ -84,7 +81,11 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
         )
         .record(elapsed.as_secs_f64());
         span.in_scope(|| {
-            tracing::info!(status = response.status().as_u16(), elapsed_ms = elapsed.as_millis() as u64, "handled");
+            tracing::info!(
+                status = response.status().as_u16(),
+                elapsed_ms = elapsed.as_millis() as u64,
+                "handled"
+            );
         });
         Ok(response)
     }

@@ -109,7 +109,12 @@ impl AdminUsersApi {
                     audit::record(
                         txn,
                         &actor,
-                        AuditEvent { action: "user.created", entity_type: "user", entity_id: Some(&user.id), details: None },
+                        AuditEvent {
+                            action: "user.created",
+                            entity_type: "user",
+                            entity_id: Some(&user.id),
+                            details: None,
+                        },
                     )
                     .await?;
                     Ok(Reply::new(UserView::from(user)))
@@ -139,7 +144,13 @@ impl AdminUsersApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u64>>,
     ) -> ApiResult<Reply<Vec<UserView>>> {
         auth.0.require_admin()?;
-        let request = PageRequest::from_query(page.0, per_page.0, pagination.0.as_deref(), cursor.0.as_deref(), limit.0)?;
+        let request = PageRequest::from_query(
+            page.0,
+            per_page.0,
+            pagination.0.as_deref(),
+            cursor.0.as_deref(),
+            limit.0,
+        )?;
         let mut select = user_rows::Entity::find();
         if let Some(role) = role.0 {
             select = select.filter(user_rows::Column::Role.eq(ultra_entity::users::UserRole::from(role)));

@@ -125,7 +125,12 @@ impl AuthApi {
         audit::record(
             &txn,
             &actor(req, Some(&principal.user.id)),
-            AuditEvent { action: "auth.logout", entity_type: "token", entity_id: Some(&token.id), details: None },
+            AuditEvent {
+                action: "auth.logout",
+                entity_type: "token",
+                entity_id: Some(&token.id),
+                details: None,
+            },
         )
         .await?;
         txn.commit().await?;
@@ -184,7 +189,12 @@ async fn verify_credentials(state: &AppState, request: &LoginRequest) -> ApiResu
     }
 }
 
-async fn open_session(state: &AppState, req: &Request, jar: &CookieJar, user: User) -> ApiResult<Reply<LoginData>> {
+async fn open_session(
+    state: &AppState,
+    req: &Request,
+    jar: &CookieJar,
+    user: User,
+) -> ApiResult<Reply<LoginData>> {
     let ttl = state.config.auth_token_ttl;
     let txn = ultra_domain::db::begin_write(&state.db).await?;
     let issued = auth_tokens::issue(
@@ -196,7 +206,12 @@ async fn open_session(state: &AppState, req: &Request, jar: &CookieJar, user: Us
     audit::record(
         &txn,
         &actor(req, Some(&user.id)),
-        AuditEvent { action: "auth.login", entity_type: "token", entity_id: Some(&issued.row.id), details: None },
+        AuditEvent {
+            action: "auth.login",
+            entity_type: "token",
+            entity_id: Some(&issued.row.id),
+            details: None,
+        },
     )
     .await?;
     txn.commit().await?;
@@ -218,4 +233,3 @@ fn auth_cookie(state: &AppState, value: String, max_age_seconds: u64) -> Cookie 
     cookie.set_max_age(std::time::Duration::from_secs(max_age_seconds));
     cookie
 }
-

@@ -1,6 +1,9 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::{Json, PlainText}};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    payload::{Json, PlainText},
+};
 
 use poem::web::Data;
 
@@ -57,7 +60,11 @@ impl PlatformApi {
         if let Err(err) = &redis_ok {
             tracing::warn!(error = %err, "readiness: redis unavailable");
         }
-        if database.is_ok() && redis_ok.is_ok() { ReadyResponse::Ready(Json(body)) } else { ReadyResponse::NotReady(Json(body)) }
+        if database.is_ok() && redis_ok.is_ok() {
+            ReadyResponse::Ready(Json(body))
+        } else {
+            ReadyResponse::NotReady(Json(body))
+        }
     }
 
     /// Prometheus metrics in the text exposition format.

@@ -1,0 +1,108 @@
+//! `ultra dev`: the whole platform in one process on a local SQLite file, for a laptop.
+
+use rand::{Rng, distr::Alphanumeric};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use ultra_domain::runtime_config::RuntimeConfig;
+use ultra_entity::users::{self, UserRole};
+
+use crate::{
+    services,
+    settings::{ApiArgs, DatabaseArgs, RedisArgs, RoleArg, SandboxArgs, TierArg},
+    shutdown::Shutdown,
+    users_cmd,
+};
+
+const ADMIN_EMAIL: &str = "admin@ultra.local";
+const MERCHANT_EMAIL: &str = "merchant@ultra.local";
+
+pub async fn run(
+    db: DatabaseArgs,
+    redis: RedisArgs,
+    mut api: ApiArgs,
+    sandbox: SandboxArgs,
+) -> anyhow::Result<()> {
+    let redis_conn = services::redis(&redis.redis_url).await?;
+    let database = services::database(&db).await?;
+    services::migrate(&database).await?;
+    seed(&database).await?;
+
+    // A laptop serves plain HTTP, where a `Secure` cookie would never be sent back.
+    if std::env::var_os("AUTH_COOKIE_SECURE").is_none() {
+        api.auth_cookie_secure = false;
+    }
+    let secret = api.jwt_secret.clone().unwrap_or_else(|| {
+        tracing::info!("ULTRA_JWT_SECRET is unset: using a random key, so logins end when ultra dev stops");
+        random_string(48)
+    });
+    let state = services::api_state(database.clone(), redis_conn.clone(), &secret, &api, &redis)?;
+    let shutdown = Shutdown::on_signal();
+    println!(
+        "\nUltra is running:\n  API      http://{}/api/v1\n  docs     http://{}/docs\n  sandbox  http://{}\n",
+        api.api_addr, api.api_addr, sandbox.sandbox_addr
+    );
+    tokio::try_join!(
+        async {
+            ultra_api::serve(state, &api.api_addr, shutdown.clone().wait()).await.map_err(anyhow::Error::from)
+        },
+        ultra_worker::run(database.clone(), redis_conn.clone(), shutdown.clone().wait()),
+        ultra_scheduler::run(database.clone(), redis_conn.clone(), shutdown.clone().wait()),
+        async {
+            ultra_sandbox::serve(&sandbox.sandbox_addr, shutdown.clone().wait())
+                .await
+                .map_err(anyhow::Error::from)
+        },
+    )?;
+    Ok(())
+}
+
+/// Creates an admin and a demo merchant on a database that has no admin yet, and prints their
+/// passwords: they are stored only as hashes, so this is the one time they can be shown.
+async fn seed(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let has_admin =
+        users::Entity::find().filter(users::Column::Role.eq(UserRole::Admin)).one(db).await?.is_some();
+    if has_admin {
+        println!(
+            "Using the existing accounts (their passwords were printed when this database was created)."
+        );
+        return Ok(());
+    }
+    let admin_password = random_string(20);
+    let merchant_password = random_string(20);
+    users_cmd::create(
+        db,
+        users_cmd::Create {
+            email: ADMIN_EMAIL.to_owned(),
+            name: "Ultra Admin".to_owned(),
+            role: RoleArg::Admin,
+            password: Some(admin_password.clone()),
+            tier: TierArg::Enterprise,
+            super_admin: true,
+            phone: None,
+        },
+    )
+    .await?;
+    let merchant = users_cmd::create(
+        db,
+        users_cmd::Create {
+            email: MERCHANT_EMAIL.to_owned(),
+            name: "Demo Merchant".to_owned(),
+            role: RoleArg::User,
+            password: Some(merchant_password.clone()),
+            tier: TierArg::ProPlus,
+            super_admin: false,
+            phone: Some("0340000000".to_owned()),
+        },
+    )
+    .await?;
+    RuntimeConfig::set(db, "primaryMerchantId", serde_json::json!(merchant.id), None).await?;
+    println!(
+        "\nSeeded a fresh database. These passwords are shown only once:\n  \
+         admin     {ADMIN_EMAIL:<22} {admin_password}\n  \
+         merchant  {MERCHANT_EMAIL:<22} {merchant_password}\n"
+    );
+    Ok(())
+}
+
+fn random_string(len: usize) -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}

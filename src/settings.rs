@@ -1,0 +1,167 @@
+//! Command line and environment. Every setting can be given as a flag or as the environment
+//! variable named beside it; `.env.example` lists them all with their defaults.
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "ultra", version, about = "Ultra: mobile-money payments platform")]
+pub struct Cli {
+    /// Log format: `text` for people, `json` for log shippers.
+    #[arg(long, env = "ULTRA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (run `ultra migrate` first).
+    Api {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Run a worker: consume the job queues. Run as many as the load needs.
+    Worker {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+    },
+    /// Run the scheduler: cron schedules and the relay of lost jobs.
+    Scheduler {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+    },
+    /// Apply pending database migrations.
+    Migrate {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Serve the provider sandbox.
+    Sandbox {
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
+    /// Everything in one process on the embedded SQLite database, for a laptop.
+    Dev {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
+    /// Print the OpenAPI document.
+    Openapi {
+        /// The server URL written into the document.
+        #[arg(long, env = "ULTRA_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        public_url: String,
+    },
+    /// Manage users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Create a user, e.g. the first super-admin of a fresh install.
+    Create {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value_t = RoleArg::User)]
+        role: RoleArg,
+        /// Omit for an account that logs in by email alone, when passwordless login is enabled.
+        #[arg(long, env = "ULTRA_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        #[arg(long, value_enum, default_value_t = TierArg::Starter)]
+        tier: TierArg,
+        #[arg(long)]
+        super_admin: bool,
+        #[arg(long)]
+        phone: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    User,
+    Customer,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TierArg {
+    Starter,
+    Pro,
+    ProPlus,
+    Enterprise,
+}
+
+#[derive(Args, Clone)]
+pub struct DatabaseArgs {
+    /// PostgreSQL (`postgres://…`) or SQLite (`sqlite://file.db?mode=rwc`).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://ultra.db?mode=rwc")]
+    pub database_url: String,
+    #[arg(long, env = "ULTRA_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Args, Clone)]
+pub struct RedisArgs {
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Prefix of every Redis key, so that several installs can share one Redis.
+    #[arg(long, env = "ULTRA_REDIS_PREFIX", default_value = "ultra:")]
+    pub redis_prefix: String,
+}
+
+#[derive(Args, Clone)]
+pub struct ApiArgs {
+    #[arg(long, env = "ULTRA_API_ADDR", default_value = "127.0.0.1:8080")]
+    pub api_addr: String,
+    /// The URL clients reach the API at (OpenAPI `servers`, provider callback URLs).
+    #[arg(long, env = "ULTRA_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+    /// HS256 signing key for JWTs, at least 32 bytes. Required by `ultra api`; `ultra dev`
+    /// makes one up when it is unset.
+    #[arg(long, env = "ULTRA_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Lifetime of login tokens and of the `auth_token` cookie.
+    #[arg(long, env = "AUTH_COOKIE_TTL_SECONDS", default_value_t = 86_400)]
+    pub auth_cookie_ttl_seconds: u64,
+    /// Mark the auth cookie `Secure` (HTTPS only). `ultra dev` turns it off.
+    #[arg(long, env = "AUTH_COOKIE_SECURE", action = ArgAction::Set, default_value_t = true)]
+    pub auth_cookie_secure: bool,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "ULTRA_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+    /// Take the client IP from `X-Forwarded-For`; only behind a proxy that sets it.
+    #[arg(long, env = "ULTRA_TRUST_FORWARDED_FOR", action = ArgAction::Set, default_value_t = false)]
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Args, Clone)]
+pub struct SandboxArgs {
+    #[arg(long, env = "ULTRA_SANDBOX_ADDR", default_value = "127.0.0.1:8090")]
+    pub sandbox_addr: String,
+}

@@ -1,0 +1,93 @@
+//! `ultra dev` starts from nothing on SQLite and the seeded merchant can log in.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use ultra_tests::{free_port, ultra_bin, wait_ready};
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn dev_starts_from_nothing_and_the_seeded_merchant_logs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let api_port = free_port();
+    let sandbox_port = free_port();
+    let mut child = Command::new(ultra_bin())
+        .arg("dev")
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("ULTRA_API_ADDR", format!("127.0.0.1:{api_port}"))
+        .env("ULTRA_SANDBOX_ADDR", format!("127.0.0.1:{sandbox_port}"))
+        .env("ULTRA_REDIS_PREFIX", format!("dev-test-{api_port}:"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Killed(child);
+
+    // The seeded credentials are printed once, before the servers start.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut merchant_password = None;
+    while merchant_password.is_none() {
+        let line = rx.recv_timeout(Duration::from_secs(60)).expect("ultra dev prints the seeded accounts");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() == Some(&"merchant") && words.len() == 3 {
+            merchant_password = Some(words[2].to_owned());
+        }
+    }
+    let log = dir.path().join("none.log");
+    wait_ready(&mut child.0, &format!("http://127.0.0.1:{api_port}/readyz"), &log).await;
+    assert!(dir.path().join("ultra.db").exists(), "the embedded SQLite file was created");
+
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("http://127.0.0.1:{api_port}/api/v1/auth/login"))
+        .json(&json!({ "email": "merchant@ultra.local", "password": merchant_password.unwrap() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    assert!(!cookie.contains("Secure"), "a laptop serves plain HTTP: {cookie}");
+
+    let sandbox = client.get(format!("http://127.0.0.1:{sandbox_port}/healthz")).send().await.unwrap();
+    assert_eq!(sandbox.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn dev_says_how_to_start_redis_when_it_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let unused = free_port();
+    let out = Command::new(ultra_bin())
+        .arg("dev")
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("REDIS_URL", format!("redis://127.0.0.1:{unused}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Redis is not answering"), "{stderr}");
+    assert!(stderr.contains("redis-server"), "{stderr}");
+}

@@ -1,0 +1,152 @@
+//! `Idempotency-Key` on mutations, shown on `POST /api/v1/admin/users`.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use ultra_tests::TestApp;
+
+async fn create_user(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/admin/users"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn users_with_email(app: &TestApp, token: &str, email: &str) -> usize {
+    let body: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/admin/users?search={email}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["data"].as_array().unwrap().iter().filter(|u| u["email"] == email).count()
+}
+
+#[tokio::test]
+async fn replay_returns_the_stored_response_byte_for_byte() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let body = json!({ "email": "replay@ultra.test", "name": "Replay", "password": "password-123" });
+
+    let first = create_user(&app, &token, "key-replay-1", &body).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first_bytes = first.bytes().await.unwrap();
+
+    let second = create_user(&app, &token, "key-replay-1", &body).await;
+    assert_eq!(second.status(), StatusCode::CREATED);
+    assert_eq!(second.headers()["idempotent-replayed"], "true");
+    assert_eq!(second.bytes().await.unwrap(), first_bytes);
+    assert_eq!(users_with_email(&app, &token, "replay@ultra.test").await, 1);
+
+    // The same body re-sent with other key order and spacing is the same request.
+    let reordered = app
+        .client
+        .post(app.url("/api/v1/admin/users"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "key-replay-1")
+        .header("Content-Type", "application/json")
+        .body(r#"{ "password" : "password-123", "name":"Replay", "email":"replay@ultra.test" }"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reordered.status(), StatusCode::CREATED);
+    assert_eq!(reordered.bytes().await.unwrap(), first_bytes);
+}
+
+#[tokio::test]
+async fn a_different_body_with_the_same_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let first =
+        create_user(&app, &token, "key-diff", &json!({ "email": "one@ultra.test", "name": "One" })).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+
+    let other =
+        create_user(&app, &token, "key-diff", &json!({ "email": "two@ultra.test", "name": "Two" })).await;
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = other.json().await.unwrap();
+    assert_eq!(body["meta"]["code"], "idempotency_key_reused");
+    assert_eq!(users_with_email(&app, &token, "two@ultra.test").await, 0);
+}
+
+#[tokio::test]
+async fn keys_are_private_to_each_caller() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.db.create_user("second-admin@ultra.test", Some("password-456"), "admin", &[]);
+    let other_admin = app.login("second-admin@ultra.test", "password-456").await;
+
+    let mine =
+        create_user(&app, &admin, "shared-key", &json!({ "email": "a1@ultra.test", "name": "A" })).await;
+    assert_eq!(mine.status(), StatusCode::CREATED);
+    let theirs =
+        create_user(&app, &other_admin, "shared-key", &json!({ "email": "a2@ultra.test", "name": "B" }))
+            .await;
+    assert_eq!(theirs.status(), StatusCode::CREATED, "another caller's key does not collide");
+}
+
+#[tokio::test]
+async fn twenty_concurrent_requests_with_one_key_create_one_effect() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let body = json!({ "email": "race@ultra.test", "name": "Race", "password": "password-123" });
+
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/admin/users");
+        let (token, body) = (token.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", "race-key")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.bytes().await.unwrap())
+        }));
+    }
+    let mut created = Vec::new();
+    for task in tasks {
+        let (status, bytes) = task.await.unwrap();
+        match status {
+            StatusCode::CREATED => created.push(bytes),
+            StatusCode::CONFLICT => {
+                let body: Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(body["meta"]["code"], "idempotency_in_flight", "{body}");
+            }
+            other => panic!("unexpected {other}: {}", String::from_utf8_lossy(&bytes)),
+        }
+    }
+    assert!(!created.is_empty());
+    assert!(created.iter().all(|bytes| *bytes == created[0]), "every success is the one stored response");
+    assert_eq!(users_with_email(&app, &token, "race@ultra.test").await, 1);
+
+    // Once the first finished, a retry replays it.
+    let retry = create_user(&app, &token, "race-key", &body).await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.bytes().await.unwrap(), created[0]);
+}
+
+#[tokio::test]
+async fn a_failed_request_releases_its_key() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let taken = json!({ "email": ultra_tests::MERCHANT_EMAIL, "name": "Dup" });
+    let conflict = create_user(&app, &token, "key-release", &taken).await;
+    assert_eq!(conflict.status(), StatusCode::CONFLICT);
+    let body: Value = conflict.json().await.unwrap();
+    assert_eq!(body["meta"]["code"], "email_taken");
+    let again = create_user(&app, &token, "key-release", &taken).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT, "the effect runs again rather than replaying nothing");
+}

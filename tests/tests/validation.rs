@@ -1,0 +1,156 @@
+//! Bad input gets a 4xx that names the problem, never a 500.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use ultra_tests::TestApp;
+
+async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.post(app.url(path)).header("Content-Type", content_type).body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn malformed_json_wrong_types_and_missing_fields_are_named() {
+    let app = TestApp::spawn().await;
+    let login = "/api/v1/auth/login";
+    let json = "application/json";
+
+    let (status, body) = post_raw(&app, login, None, json, br#"{"email": "a@b.co", "#.to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().starts_with("malformed JSON"), "{body}");
+
+    let (status, body) = post_raw(&app, login, None, json, br#"{"email": 42}"#.to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["meta"]["field"], "email");
+    assert!(body["error"].as_str().unwrap().contains("must be a string, not a number"), "{body}");
+
+    let (status, body) = post_raw(&app, login, None, json, br#"{"password": "long-enough"}"#.to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["meta"]["field"], "email");
+    assert_eq!(body["error"], "email: is required");
+
+    let (status, body) = post_raw(&app, login, None, json, br#"[1, 2]"#.to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("must be an object"), "{body}");
+
+    let (status, body) =
+        post_raw(&app, login, None, json, br#"{"email": "a@b.co", "password": "short"}"#.to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["meta"]["field"], "password");
+
+    let (status, body) = post_raw(
+        &app,
+        login,
+        None,
+        json,
+        br#"{"email": "not-an-email", "password": "long-enough"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["meta"]["field"], "email");
+
+    let (status, body) = post_raw(&app, login, None, json, Vec::new()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("body is required"), "{body}");
+
+    let (status, body) = post_raw(&app, login, None, "text/plain", b"email=a@b.co".to_vec()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(body["meta"]["code"], "unsupported_media_type");
+
+    let token = app.admin_token().await;
+    let (status, body) = post_raw(
+        &app,
+        "/api/v1/admin/users",
+        Some(&token),
+        json,
+        br#"{"email": "x@ultra.test", "name": "X", "role": "emperor"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["meta"]["field"], "role");
+    let (status, body) = post_raw(
+        &app,
+        "/api/v1/admin/users",
+        Some(&token),
+        json,
+        br#"{"email": "x@ultra.test", "name": ""}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["meta"]["field"], "name");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let app = TestApp::spawn().await;
+    let big = format!(r#"{{"email": "a@b.co", "password": "{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    let (status, body) =
+        post_raw(&app, "/api/v1/auth/login", None, "application/json", big.into_bytes()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["meta"]["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn bad_query_parameters_are_named() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    for (query, field) in [
+        ("page=abc", "page"),
+        ("page=0", "page"),
+        ("per_page=500", "per_page"),
+        ("pagination=cursor&cursor=%%%", "cursor"),
+        ("pagination=sideways", "pagination"),
+        ("role=emperor", "role"),
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/v1/admin/users?{query}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["meta"]["field"], field, "{query}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn junk_never_produces_a_server_error() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let bodies: [&[u8]; 9] = [
+        b"null",
+        b"\"just a string\"",
+        b"{\"email\": null, \"password\": null}",
+        b"{\"email\": [\"a@b.co\"], \"password\": {}}",
+        b"\xff\xfe\x00",
+        b"{\"email\": \"a@b.co\", \"password\": \"\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\"}",
+        b"{\"email\": \"\\ud800@b.co\", \"password\": \"long-enough\"}",
+        b"{\"email\": \"a@b.co\", \"name\": \"N\", \"tier\": 5, \"phone\": true}",
+        b"{\"email\": \"a@b.co\", \"name\": \"N\", \"password\": \"12345678\", \"role\": null}",
+    ];
+    for path in ["/api/v1/auth/login", "/api/v1/admin/auth/login", "/api/v1/admin/users"] {
+        for body in bodies {
+            let (status, envelope) =
+                post_raw(&app, path, Some(&token), "application/json", body.to_vec()).await;
+            assert!(status.as_u16() < 500, "{path} {:?} gave {status}", String::from_utf8_lossy(body));
+            assert!(envelope["success"].is_boolean(), "{envelope}");
+        }
+    }
+    let missing = app.client.get(app.url("/api/v1/no-such-thing")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["meta"]["code"], "route_not_found");
+}
