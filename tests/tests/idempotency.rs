@@ -150,3 +150,29 @@ async fn a_failed_request_releases_its_key() {
     let again = create_user(&app, &token, "key-release", &taken).await;
     assert_eq!(again.status(), StatusCode::CONFLICT, "the effect runs again rather than replaying nothing");
 }
+
+#[tokio::test]
+async fn a_key_is_replayed_only_for_its_endpoints_ttl() {
+    let app = TestApp::spawn().await;
+    let db = app.db.connect().await;
+    ultra_domain::runtime_config::RuntimeConfig::set(
+        &db,
+        "idempotencyTtl",
+        json!({ "defaultSeconds": 86400, "endpoints": { "POST /api/v1/admin/users": 1 } }),
+        None,
+    )
+    .await
+    .unwrap();
+    // Runtime config reaches running processes within seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let token = app.admin_token().await;
+
+    let first =
+        create_user(&app, &token, "short-lived", &json!({ "email": "ttl1@ultra.test", "name": "T1" })).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let after_expiry =
+        create_user(&app, &token, "short-lived", &json!({ "email": "ttl2@ultra.test", "name": "T2" })).await;
+    assert_eq!(after_expiry.status(), StatusCode::CREATED, "an expired key is a new request");
+    assert_eq!(users_with_email(&app, &token, "ttl2@ultra.test").await, 1);
+}

@@ -112,6 +112,9 @@ async fn bad_query_parameters_are_named() {
         ("pagination=cursor&cursor=%%%", "cursor"),
         ("pagination=sideways", "pagination"),
         ("role=emperor", "role"),
+        ("page=18446744073709551615", "page"),
+        ("search=a%00b", "search"),
+        ("pagination=cursor&cursor=AA", "cursor"),
     ] {
         let response = app
             .client
@@ -130,7 +133,8 @@ async fn bad_query_parameters_are_named() {
 async fn junk_never_produces_a_server_error() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let bodies: [&[u8]; 9] = [
+    let bodies: [&[u8]; 10] = [
+        b"{\"email\": \"nul@ultra.test\", \"name\": \"a\\u0000b\"}",
         b"null",
         b"\"just a string\"",
         b"{\"email\": null, \"password\": null}",

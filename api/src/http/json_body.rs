@@ -125,6 +125,10 @@ fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry, path: &str)
                 }
             }
         }
+        // PostgreSQL cannot store NUL in text, and no field of this API needs it.
+        Value::String(text) if text.contains('\0') => {
+            return Err(ApiError::validation(field, "must not contain NUL characters"));
+        }
         Value::Array(items) => {
             if let Some(item_schema) = &schema.items {
                 for (index, item) in items.iter().enumerate() {

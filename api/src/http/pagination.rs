@@ -14,6 +14,8 @@ use super::error::{ApiError, ApiResult};
 
 const DEFAULT_PER_PAGE: u64 = 20;
 const MAX_PER_PAGE: u64 = 100;
+/// Deeper pages are better reached with a cursor; the bound also keeps offsets in range.
+const MAX_PAGE: u64 = 100_000;
 
 pub enum PageRequest {
     Page { page: u64, per_page: u64 },
@@ -37,8 +39,8 @@ impl PageRequest {
         match pagination {
             None | Some("page") => {
                 let page = page.unwrap_or(1);
-                if page == 0 {
-                    return Err(ApiError::validation("page", "must be 1 or more"));
+                if !(1..=MAX_PAGE).contains(&page) {
+                    return Err(ApiError::validation("page", format!("must be between 1 and {MAX_PAGE}")));
                 }
                 Ok(Self::Page { page, per_page: bounded("per_page", per_page)? })
             }
@@ -50,6 +52,7 @@ impl PageRequest {
                             .decode(c)
                             .ok()
                             .and_then(|bytes| String::from_utf8(bytes).ok())
+                            .filter(|id| id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
                             .ok_or_else(|| {
                                 ApiError::validation("cursor", "is not a cursor this API returned")
                             })
