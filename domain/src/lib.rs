@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth_tokens;
 pub mod db;
 pub mod error;
+pub mod health;
 pub mod ids;
 pub mod ledger;
 pub mod passwords;

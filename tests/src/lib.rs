@@ -184,14 +184,14 @@ impl TestApp {
         format!("{}{path}", self.api.base)
     }
 
+    /// POSTs a JSON body without credentials.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("request")
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let response = self
-            .client
-            .post(self.url("/api/v1/auth/login"))
-            .json(&json!({ "email": email, "password": password }))
-            .send()
-            .await
-            .expect("login request");
+        let response =
+            self.post_json("/api/v1/auth/login", &json!({ "email": email, "password": password })).await;
         assert_eq!(response.status(), 200, "login as {email} failed");
         let body: Value = response.json().await.expect("login body");
         body["data"]["token"].as_str().expect("token").to_owned()

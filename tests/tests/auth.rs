@@ -56,12 +56,8 @@ async fn revocation_reaches_every_replica_at_once() {
 async fn cookie_auth_works_and_the_cookie_is_http_only() {
     let app = TestApp::spawn().await;
     let login = app
-        .client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({ "email": MERCHANT_EMAIL, "password": MERCHANT_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/auth/login", &json!({ "email": MERCHANT_EMAIL, "password": MERCHANT_PASSWORD }))
+        .await;
     assert_eq!(login.status(), StatusCode::OK);
     let set_cookie = login.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
@@ -92,23 +88,15 @@ async fn eleventh_login_within_a_minute_from_one_ip_is_rate_limited() {
     for attempt in 1..=10u32 {
         let password = if attempt % 2 == 0 { MERCHANT_PASSWORD } else { "wrong-password" };
         let response = app
-            .client
-            .post(app.url("/api/v1/auth/login"))
-            .json(&json!({ "email": MERCHANT_EMAIL, "password": password }))
-            .send()
-            .await
-            .unwrap();
+            .post_json("/api/v1/auth/login", &json!({ "email": MERCHANT_EMAIL, "password": password }))
+            .await;
         assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS, "attempt {attempt}");
         assert_eq!(response.headers()["x-ratelimit-limit"], "10");
         assert_eq!(response.headers()["x-ratelimit-remaining"].to_str().unwrap(), (10 - attempt).to_string());
     }
     let eleventh = app
-        .client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({ "email": MERCHANT_EMAIL, "password": MERCHANT_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/auth/login", &json!({ "email": MERCHANT_EMAIL, "password": MERCHANT_PASSWORD }))
+        .await;
     assert_eq!(eleventh.status(), StatusCode::TOO_MANY_REQUESTS);
     let headers = eleventh.headers().clone();
     assert_eq!(headers["x-ratelimit-remaining"], "0");
@@ -122,12 +110,8 @@ async fn eleventh_login_within_a_minute_from_one_ip_is_rate_limited() {
 
     // The admin login shares the per-IP budget; other routes are not limited by it.
     let admin = app
-        .client
-        .post(app.url("/api/v1/admin/auth/login"))
-        .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/admin/auth/login", &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .await;
     assert_eq!(admin.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
 }
@@ -183,13 +167,8 @@ async fn passwordless_login_only_when_runtime_config_allows_it() {
     assert_eq!(accepted.status(), StatusCode::OK);
 
     // An account that has a password still needs it.
-    let with_password_account = app
-        .client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({ "email": MERCHANT_EMAIL }))
-        .send()
-        .await
-        .unwrap();
+    let with_password_account =
+        app.post_json("/api/v1/auth/login", &json!({ "email": MERCHANT_EMAIL })).await;
     assert_eq!(with_password_account.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -197,21 +176,16 @@ async fn passwordless_login_only_when_runtime_config_allows_it() {
 async fn admin_login_is_for_admins_and_admins_can_act_as_the_primary_merchant() {
     let app = TestApp::spawn().await;
     let merchant_attempt = app
-        .client
-        .post(app.url("/api/v1/admin/auth/login"))
-        .json(&json!({ "email": MERCHANT_EMAIL, "password": MERCHANT_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/admin/auth/login",
+            &json!({ "email": MERCHANT_EMAIL, "password": MERCHANT_PASSWORD }),
+        )
+        .await;
     assert_eq!(merchant_attempt.status(), StatusCode::FORBIDDEN);
 
     let admin = app
-        .client
-        .post(app.url("/api/v1/admin/auth/login"))
-        .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/admin/auth/login", &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .await;
     assert_eq!(admin.status(), StatusCode::OK);
     let token = admin.json::<Value>().await.unwrap()["data"]["token"].as_str().unwrap().to_owned();
 

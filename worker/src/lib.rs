@@ -10,11 +10,10 @@ use sea_orm::DatabaseConnection;
 
 pub async fn run(
     db: DatabaseConnection,
-    mut redis: ConnectionManager,
+    redis: ConnectionManager,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    ultra_domain::db::ping(&db).await?;
-    let _: String = redis::cmd("PING").query_async(&mut redis).await?;
+    ultra_domain::health::Dependencies::check(&db, &redis).await.require()?;
     tracing::info!("worker ready");
     shutdown.await;
     tracing::info!("worker stopped");

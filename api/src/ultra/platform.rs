@@ -7,6 +7,8 @@ use poem_openapi::{
 
 use poem::web::Data;
 
+use ultra_domain::health::Dependencies;
+
 use super::ApiTags;
 use crate::AppState;
 
@@ -45,22 +47,20 @@ impl PlatformApi {
     /// Readiness: the database and Redis answer.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
-        let database = ultra_domain::db::ping(&state.db).await;
-        let mut redis = state.redis.clone();
-        let redis_ok: Result<String, _> = redis::cmd("PING").query_async(&mut redis).await;
-        let verdict = |ok: bool| if ok { "ok" } else { "unavailable" }.to_owned();
-        let body = Readiness {
-            status: verdict(database.is_ok() && redis_ok.is_ok()),
-            database: verdict(database.is_ok()),
-            redis: verdict(redis_ok.is_ok()),
+        let dependencies = Dependencies::check(&state.db, &state.redis).await;
+        let verdict = |result: &Result<(), String>, name: &str| match result {
+            Ok(()) => "ok".to_owned(),
+            Err(err) => {
+                tracing::warn!(error = %err, "readiness: {name} unavailable");
+                "unavailable".to_owned()
+            }
         };
-        if let Err(err) = &database {
-            tracing::warn!(error = %err, "readiness: database unavailable");
-        }
-        if let Err(err) = &redis_ok {
-            tracing::warn!(error = %err, "readiness: redis unavailable");
-        }
-        if database.is_ok() && redis_ok.is_ok() {
+        let body = Readiness {
+            status: if dependencies.ready() { "ok" } else { "unavailable" }.to_owned(),
+            database: verdict(&dependencies.database, "database"),
+            redis: verdict(&dependencies.redis, "redis"),
+        };
+        if dependencies.ready() {
             ReadyResponse::Ready(Json(body))
         } else {
             ReadyResponse::NotReady(Json(body))
