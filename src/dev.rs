@@ -7,9 +7,8 @@ use ultra_entity::users::{self, UserRole};
 
 use crate::{
     services,
-    settings::{ApiArgs, DatabaseArgs, RedisArgs, RoleArg, SandboxArgs, TierArg},
-    shutdown::Shutdown,
-    users_cmd,
+    settings::{ApiArgs, DatabaseArgs, RedisArgs, RoleArg, SandboxArgs, SchedulerArgs, TierArg, WorkerArgs},
+    shutdown, telemetry, users_cmd,
 };
 
 const ADMIN_EMAIL: &str = "admin@ultra.local";
@@ -19,6 +18,8 @@ pub async fn run(
     db: DatabaseArgs,
     redis: RedisArgs,
     mut api: ApiArgs,
+    worker: WorkerArgs,
+    scheduler: SchedulerArgs,
     sandbox: SandboxArgs,
 ) -> anyhow::Result<()> {
     let redis_conn = services::redis(&redis.redis_url).await?;
@@ -34,20 +35,37 @@ pub async fn run(
         tracing::info!("ULTRA_JWT_SECRET is unset: using a random key, so logins end when ultra dev stops");
         random_string(48)
     });
-    let state = services::api_state(database.clone(), redis_conn.clone(), &secret, &api, &redis)?;
-    let shutdown = Shutdown::on_signal();
+    let metrics = telemetry::init_metrics()?;
+    let state = services::api_state(database.clone(), redis_conn.clone(), &secret, &api, &redis, metrics.clone())?;
+    let queue = ultra_jobs::QueueClient::new(redis_conn.clone(), &redis.redis_prefix);
+    let shutdown = shutdown::on_signal();
     println!(
         "\nUltra is running:\n  API      http://{}/api/v1\n  docs     http://{}/docs\n  sandbox  http://{}\n",
         api.api_addr, api.api_addr, sandbox.sandbox_addr
     );
     tokio::try_join!(
         async {
-            ultra_api::serve(state, &api.api_addr, shutdown.clone().wait()).await.map_err(anyhow::Error::from)
+            ultra_api::serve(state, &api.api_addr, shutdown.clone().cancelled_owned())
+                .await
+                .map_err(anyhow::Error::from)
         },
-        ultra_worker::run(database.clone(), redis_conn.clone(), shutdown.clone().wait()),
-        ultra_scheduler::run(database.clone(), redis_conn.clone(), shutdown.clone().wait()),
+        ultra_worker::run(
+            database.clone(),
+            redis_conn.clone(),
+            queue.clone(),
+            services::worker_settings(&worker),
+            metrics,
+            shutdown.clone(),
+        ),
+        ultra_scheduler::run(
+            database.clone(),
+            redis_conn.clone(),
+            queue,
+            services::scheduler_settings(&scheduler),
+            shutdown.clone(),
+        ),
         async {
-            ultra_sandbox::serve(&sandbox.sandbox_addr, shutdown.clone().wait())
+            ultra_sandbox::serve(&sandbox.sandbox_addr, shutdown.clone().cancelled_owned())
                 .await
                 .map_err(anyhow::Error::from)
         },

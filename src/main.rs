@@ -9,10 +9,7 @@ mod users_cmd;
 
 use clap::Parser;
 
-use crate::{
-    settings::{Cli, Command, UsersCommand},
-    shutdown::Shutdown,
-};
+use crate::settings::{Cli, Command, UsersCommand};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -30,29 +27,36 @@ async fn main() -> anyhow::Result<()> {
             let secret = api.jwt_secret.clone().ok_or_else(|| {
                 anyhow::anyhow!("ULTRA_JWT_SECRET is required: set it to a random string of 32+ bytes")
             })?;
-            let state = services::api_state(db, redis_conn, &secret, &api, &redis)?;
-            ultra_api::serve(state, &api.api_addr, Shutdown::on_signal().wait()).await?;
+            let state = services::api_state(db, redis_conn, &secret, &api, &redis, telemetry::init_metrics()?)?;
+            ultra_api::serve(state, &api.api_addr, shutdown::on_signal().cancelled_owned()).await?;
         }
-        Command::Worker { db, redis } => {
+        Command::Worker { db, redis, worker } => {
             let db = services::database(&db).await?;
             services::require_migrated(&db).await?;
             let redis_conn = services::redis(&redis.redis_url).await?;
-            ultra_worker::run(db, redis_conn, Shutdown::on_signal().wait()).await?;
+            let queue = ultra_jobs::QueueClient::new(redis_conn.clone(), &redis.redis_prefix);
+            let settings = services::worker_settings(&worker);
+            ultra_worker::run(db, redis_conn, queue, settings, telemetry::init_metrics()?, shutdown::on_signal())
+                .await?;
         }
-        Command::Scheduler { db, redis } => {
+        Command::Scheduler { db, redis, scheduler } => {
             let db = services::database(&db).await?;
             services::require_migrated(&db).await?;
             let redis_conn = services::redis(&redis.redis_url).await?;
-            ultra_scheduler::run(db, redis_conn, Shutdown::on_signal().wait()).await?;
+            let queue = ultra_jobs::QueueClient::new(redis_conn.clone(), &redis.redis_prefix);
+            let settings = services::scheduler_settings(&scheduler);
+            ultra_scheduler::run(db, redis_conn, queue, settings, shutdown::on_signal()).await?;
         }
         Command::Migrate { db } => {
             let db = services::database(&db).await?;
             services::migrate(&db).await?;
         }
         Command::Sandbox { sandbox } => {
-            ultra_sandbox::serve(&sandbox.sandbox_addr, Shutdown::on_signal().wait()).await?;
+            ultra_sandbox::serve(&sandbox.sandbox_addr, shutdown::on_signal().cancelled_owned()).await?;
         }
-        Command::Dev { db, redis, api, sandbox } => dev::run(db, redis, api, sandbox).await?,
+        Command::Dev { db, redis, api, worker, scheduler, sandbox } => {
+            dev::run(db, redis, api, worker, scheduler, sandbox).await?;
+        }
         Command::Users {
             command: UsersCommand::Create { db, email, name, role, password, tier, super_admin, phone },
         } => {

@@ -3,16 +3,14 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use ultra_api::{ApiConfig, AppState};
 use ultra_domain::auth_tokens::TokenSigner;
 use ultra_migration::{Migrator, MigratorTrait};
 
-use crate::{
-    settings::{ApiArgs, DatabaseArgs, RedisArgs},
-    telemetry,
-};
+use crate::settings::{ApiArgs, DatabaseArgs, RedisArgs, SchedulerArgs, WorkerArgs};
 
 pub async fn database(args: &DatabaseArgs) -> anyhow::Result<DatabaseConnection> {
     ultra_domain::db::connect(&args.database_url, args.db_max_connections)
@@ -59,6 +57,7 @@ pub fn api_state(
     jwt_secret: &str,
     api: &ApiArgs,
     redis_args: &RedisArgs,
+    metrics: PrometheusHandle,
 ) -> anyhow::Result<AppState> {
     let signer = TokenSigner::new(jwt_secret)?;
     let config = ApiConfig {
@@ -69,7 +68,26 @@ pub fn api_state(
         trust_forwarded_for: api.trust_forwarded_for,
         public_url: api.public_url.clone(),
     };
-    Ok(AppState::new(db, redis, signer, config, telemetry::init_metrics()?))
+    let pubsub = redis::Client::open(redis_args.redis_url.as_str())?;
+    Ok(AppState::new(db, redis, pubsub, signer, config, metrics))
+}
+
+pub fn worker_settings(args: &WorkerArgs) -> ultra_worker::WorkerSettings {
+    ultra_worker::WorkerSettings {
+        queues: args.worker_queues.0.clone(),
+        heartbeat: Duration::from_secs(args.worker_heartbeat_seconds.max(1)),
+        missed_heartbeats: args.worker_missed_heartbeats.max(2),
+        poll_interval: Duration::from_millis(args.worker_poll_ms.max(10)),
+        http_addr: Some(args.worker_addr.clone()).filter(|addr| !addr.is_empty()),
+    }
+}
+
+pub fn scheduler_settings(args: &SchedulerArgs) -> ultra_scheduler::SchedulerSettings {
+    ultra_scheduler::SchedulerSettings {
+        relay_interval: Duration::from_millis(args.relay_interval_ms.max(50)),
+        relay_grace: Duration::from_secs(args.relay_grace_seconds),
+        lease: Duration::from_secs(args.scheduler_lease_seconds.max(1)),
+    }
 }
 
 /// Hides the password in a connection URL before it is printed.

@@ -36,6 +36,8 @@ pub enum Command {
         db: DatabaseArgs,
         #[command(flatten)]
         redis: RedisArgs,
+        #[command(flatten)]
+        worker: WorkerArgs,
     },
     /// Run the scheduler: cron schedules and the relay of lost jobs.
     Scheduler {
@@ -43,6 +45,8 @@ pub enum Command {
         db: DatabaseArgs,
         #[command(flatten)]
         redis: RedisArgs,
+        #[command(flatten)]
+        scheduler: SchedulerArgs,
     },
     /// Apply pending database migrations.
     Migrate {
@@ -62,6 +66,10 @@ pub enum Command {
         redis: RedisArgs,
         #[command(flatten)]
         api: ApiArgs,
+        #[command(flatten)]
+        worker: WorkerArgs,
+        #[command(flatten)]
+        scheduler: SchedulerArgs,
         #[command(flatten)]
         sandbox: SandboxArgs,
     },
@@ -164,4 +172,58 @@ pub struct ApiArgs {
 pub struct SandboxArgs {
     #[arg(long, env = "ULTRA_SANDBOX_ADDR", default_value = "127.0.0.1:8090")]
     pub sandbox_addr: String,
+}
+
+#[derive(Args, Clone)]
+pub struct WorkerArgs {
+    /// Queues to consume and how many jobs of each may run at once: `name=concurrency,…`.
+    #[arg(long, env = "ULTRA_WORKER_QUEUES", default_value = "default=16,maintenance=2", value_parser = parse_queues)]
+    pub worker_queues: QueueList,
+    /// apalis heartbeat; a worker silent for heartbeat × missed heartbeats is presumed dead and
+    /// its jobs are re-run elsewhere.
+    #[arg(long, env = "ULTRA_WORKER_HEARTBEAT_SECONDS", default_value_t = 10)]
+    pub worker_heartbeat_seconds: u64,
+    #[arg(long, env = "ULTRA_WORKER_MISSED_HEARTBEATS", default_value_t = 6)]
+    pub worker_missed_heartbeats: usize,
+    /// How often an idle worker asks Redis for work.
+    #[arg(long, env = "ULTRA_WORKER_POLL_MS", default_value_t = 100)]
+    pub worker_poll_ms: u64,
+    /// Where the worker serves /healthz, /readyz and /metrics; empty serves nothing.
+    #[arg(long, env = "ULTRA_WORKER_ADDR", default_value = "127.0.0.1:9091")]
+    pub worker_addr: String,
+}
+
+#[derive(Args, Clone)]
+pub struct SchedulerArgs {
+    /// How often the relay looks for jobs Redis lost.
+    #[arg(long, env = "ULTRA_RELAY_INTERVAL_MS", default_value_t = 1000)]
+    pub relay_interval_ms: u64,
+    /// How far past due a job must be before the relay considers it lost.
+    #[arg(long, env = "ULTRA_RELAY_GRACE_SECONDS", default_value_t = 5)]
+    pub relay_grace_seconds: u64,
+    /// Scheduler leadership lease; a dead leader is replaced within it.
+    #[arg(long, env = "ULTRA_SCHEDULER_LEASE_SECONDS", default_value_t = 10)]
+    pub scheduler_lease_seconds: u64,
+}
+
+/// Queue names with their concurrency.
+#[derive(Clone, Debug)]
+pub struct QueueList(pub Vec<(String, usize)>);
+
+/// Parses `default=16,maintenance=2`.
+fn parse_queues(raw: &str) -> Result<QueueList, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (name, concurrency) = part.split_once('=').unwrap_or((part, "1"));
+            let concurrency: usize =
+                concurrency.trim().parse().map_err(|_| format!("`{part}`: concurrency must be a number"))?;
+            if name.trim().is_empty() || concurrency == 0 {
+                return Err(format!("`{part}`: expected name=concurrency with concurrency ≥ 1"));
+            }
+            Ok((name.trim().to_owned(), concurrency))
+        })
+        .collect::<Result<_, _>>()
+        .map(QueueList)
 }

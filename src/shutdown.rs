@@ -1,8 +1,9 @@
-//! Process shutdown: SIGTERM (what orchestrators send) or Ctrl-C.
+//! Process shutdown: SIGTERM (what orchestrators send) or Ctrl-C cancels one token that every
+//! component running in the process watches.
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-pub async fn signal() {
+async fn signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -24,21 +25,12 @@ pub async fn signal() {
     tracing::info!("shutdown signal received");
 }
 
-/// One signal fanned out to every component running in this process.
-#[derive(Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-impl Shutdown {
-    pub fn on_signal() -> Self {
-        let (tx, rx) = watch::channel(false);
-        tokio::spawn(async move {
-            signal().await;
-            let _ = tx.send(true);
-        });
-        Self(rx)
-    }
-
-    pub async fn wait(mut self) {
-        let _ = self.0.wait_for(|stopped| *stopped).await;
-    }
+pub fn on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        signal().await;
+        cancel.cancel();
+    });
+    token
 }

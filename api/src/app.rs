@@ -17,15 +17,16 @@ use crate::{
     ultra::{
         admin_users::AdminUsersApi,
         auth::{AdminAuthApi, AuthApi},
+        jobs::JobsApi,
         platform::PlatformApi,
     },
 };
 
-type Apis = (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi);
+type Apis = (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi, JobsApi);
 
 fn service(server_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi),
+        (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi, JobsApi),
         "Ultra",
         env!("CARGO_PKG_VERSION"),
     )

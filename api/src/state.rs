@@ -4,6 +4,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use ultra_domain::{auth_tokens::TokenSigner, runtime_config::RuntimeConfigStore};
+use ultra_jobs::QueueClient;
 
 /// Settings the API reads from the environment at start; runtime settings live in
 /// [`RuntimeConfigStore`] instead.
@@ -28,6 +29,9 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub db: DatabaseConnection,
     pub redis: ConnectionManager,
+    /// For pub/sub subscriptions, which need a connection of their own.
+    pub pubsub: redis::Client,
+    pub queue: QueueClient,
     pub runtime: RuntimeConfigStore,
     pub signer: TokenSigner,
     pub config: ApiConfig,
@@ -38,12 +42,14 @@ impl AppState {
     pub fn new(
         db: DatabaseConnection,
         redis: ConnectionManager,
+        pubsub: redis::Client,
         signer: TokenSigner,
         config: ApiConfig,
         metrics: PrometheusHandle,
     ) -> Self {
         let runtime = RuntimeConfigStore::new(db.clone(), Duration::from_secs(2));
-        Self(Arc::new(Inner { db, redis, runtime, signer, config, metrics }))
+        let queue = QueueClient::new(redis.clone(), config.redis_prefix.clone());
+        Self(Arc::new(Inner { db, redis, pubsub, queue, runtime, signer, config, metrics }))
     }
 }
 

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
@@ -45,6 +45,20 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
+    /// The Redis task carrying the current attempt. A delivery of any other push is stale and
+    /// is dropped, so a re-enqueued or duplicated message cannot run the job twice.
+    pub push_id: Option<String>,
+    /// The most recent attempts: when each started and ended, and its error.
+    pub attempt_log: Option<Json>,
+    pub locked_by: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+}
+
+impl JobStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Dead | Self::Cancelled | Self::Failed)
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,21 +1,43 @@
-//! The scheduler process: fires cron schedules and relays jobs the queue lost.
-//!
-//! Schedules are registered by the features that need them; until then the scheduler checks
-//! that it can reach the database and Redis, and waits for its shutdown signal.
+//! The scheduler process: fires cron schedules and relays jobs the queue lost. Several can run;
+//! one holds the leadership lease and does the work, the others stand by.
 
-use std::future::Future;
+mod cron_loop;
+mod leader;
+mod relay;
+
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+use ultra_jobs::QueueClient;
+
+#[derive(Clone, Debug)]
+pub struct SchedulerSettings {
+    /// How often the relay looks for jobs Redis does not carry.
+    pub relay_interval: Duration,
+    /// A job must be this far past due before the relay considers it lost: long enough for the
+    /// push that follows a commit.
+    pub relay_grace: Duration,
+    /// Leadership lease; a crashed leader is replaced within this time.
+    pub lease: Duration,
+}
 
 pub async fn run(
     db: DatabaseConnection,
     redis: ConnectionManager,
-    shutdown: impl Future<Output = ()>,
+    queue: QueueClient,
+    settings: SchedulerSettings,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     ultra_domain::health::Dependencies::check(&db, &redis).await.require()?;
-    tracing::info!("scheduler ready");
-    shutdown.await;
+    let leadership = leader::Leadership::new(redis.clone(), queue.apalis_queue("scheduler-leader"), settings.lease);
+    tracing::info!(id = %leadership.id(), "scheduler ready");
+    tokio::join!(
+        leadership.hold(shutdown.clone()),
+        relay::run(db.clone(), queue.clone(), leadership.clone(), settings.clone(), shutdown.clone()),
+        cron_loop::run(db, queue, leadership.clone(), shutdown.clone()),
+    );
     tracing::info!("scheduler stopped");
     Ok(())
 }

@@ -20,6 +20,7 @@ const JSON: &str = "application/json; charset=utf-8";
 /// (an idempotent replay), so that a replay is byte for byte what the first request received.
 pub struct Reply<T, const STATUS: u16 = 200> {
     body: Body<T>,
+    headers: Vec<(&'static str, String)>,
 }
 
 enum Body<T> {
@@ -29,15 +30,21 @@ enum Body<T> {
 
 impl<T: ToJSON, const STATUS: u16> Reply<T, STATUS> {
     pub fn new(data: T) -> Self {
-        Self { body: Body::Fresh { data, meta: json!({}) } }
+        Self { body: Body::Fresh { data, meta: json!({}) }, headers: Vec::new() }
     }
 
     pub fn with_meta(data: T, meta: Value) -> Self {
-        Self { body: Body::Fresh { data, meta } }
+        Self { body: Body::Fresh { data, meta }, headers: Vec::new() }
+    }
+
+    /// Adds a response header, e.g. `Preference-Applied`.
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     pub(crate) fn stored(bytes: Vec<u8>, replayed: bool) -> Self {
-        Self { body: Body::Stored { bytes, replayed } }
+        Self { body: Body::Stored { bytes, replayed }, headers: Vec::new() }
     }
 
     pub fn status() -> StatusCode {
@@ -67,8 +74,13 @@ impl<T: ToJSON + Send, const STATUS: u16> IntoResponse for Reply<T, STATUS> {
         let mut response =
             Response::builder().status(Self::status()).content_type(JSON).body(match self.body {
                 Body::Stored { bytes, .. } => bytes,
-                fresh => Self { body: fresh }.to_bytes(),
+                fresh => Self { body: fresh, headers: Vec::new() }.to_bytes(),
             });
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
         if replayed {
             response.headers_mut().insert("Idempotent-Replayed", HeaderValue::from_static("true"));
         }

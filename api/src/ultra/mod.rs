@@ -2,6 +2,7 @@
 
 pub mod admin_users;
 pub mod auth;
+pub mod jobs;
 pub mod platform;
 pub mod views;
 
@@ -13,6 +14,8 @@ pub enum ApiTags {
     Auth,
     /// Admin user, token, config, audit-log, and provider management
     Admin,
+    /// Status of asynchronous operations
+    Jobs,
     /// Health, readiness and metrics
     Platform,
 }

@@ -1,0 +1,132 @@
+//! The one enqueue path: a job row in the caller's transaction, pushed to Redis after commit.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::OnConflict,
+};
+use ultra_entity::jobs::{self, JobStatus};
+
+use crate::{
+    job::Job,
+    queue::{Push, QueueClient},
+};
+
+/// A job to enqueue, with what the row records besides its payload.
+pub struct NewJob<'a, J: Job> {
+    pub job: &'a J,
+    /// Enqueueing the same key twice is a no-op that returns the first job.
+    pub unique_key: Option<String>,
+    /// The merchant the job works for; only they (and admins) see it.
+    pub owner_id: Option<String>,
+    /// The resource the job works on, linked from the job status.
+    pub resource: Option<(&'static str, String)>,
+    pub run_at: Option<DateTime<Utc>>,
+}
+
+impl<'a, J: Job> NewJob<'a, J> {
+    pub fn new(job: &'a J) -> Self {
+        Self { job, unique_key: None, owner_id: None, resource: None, run_at: None }
+    }
+
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
+    }
+
+    pub fn owner(mut self, owner_id: impl Into<String>) -> Self {
+        self.owner_id = Some(owner_id.into());
+        self
+    }
+
+    pub fn resource(mut self, resource_type: &'static str, id: impl Into<String>) -> Self {
+        self.resource = Some((resource_type, id.into()));
+        self
+    }
+
+    pub fn run_at(mut self, run_at: DateTime<Utc>) -> Self {
+        self.run_at = Some(run_at);
+        self
+    }
+}
+
+/// A job row written in a transaction that has not been pushed yet. Push it with
+/// [`Enqueued::dispatch`] once the transaction has committed; if that push is lost, the
+/// scheduler's relay pushes the row again.
+#[must_use = "an enqueued job must be dispatched after its transaction commits"]
+pub struct Enqueued {
+    pub job: jobs::Model,
+    push: Option<Push>,
+}
+
+impl Enqueued {
+    /// Pushes after commit. A failure is logged, not returned: the row is committed and the
+    /// relay will carry it, so the caller's request has still succeeded.
+    pub async fn dispatch(self, queue: &QueueClient) -> jobs::Model {
+        dispatch_all(queue, std::slice::from_ref(&self)).await;
+        self.job
+    }
+}
+
+/// Pushes many enqueued jobs in as few Redis calls as possible.
+pub async fn dispatch_all(queue: &QueueClient, enqueued: &[Enqueued]) {
+    let pushes: Vec<Push> = enqueued.iter().filter_map(|e| e.push.clone()).collect();
+    if pushes.is_empty() {
+        return;
+    }
+    match queue.push(&pushes).await {
+        Ok(()) => {
+            for e in enqueued.iter().filter(|e| e.push.is_some()) {
+                metrics::counter!("jobs_enqueued_total", "kind" => e.job.kind.clone()).increment(1);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, count = pushes.len(), "push after commit failed; the relay will re-push"),
+    }
+}
+
+/// Writes the job row in `db` (normally the caller's transaction).
+pub async fn enqueue<J: Job>(db: &impl ConnectionTrait, new: NewJob<'_, J>) -> Result<Enqueued, DbErr> {
+    let now = Utc::now();
+    let id = ulid::Ulid::new().to_string();
+    let push_id = ulid::Ulid::new().to_string();
+    let run_at = new.run_at.unwrap_or(now);
+    let payload = serde_json::to_value(new.job).map_err(|err| DbErr::Custom(format!("job payload: {err}")))?;
+    let (resource_type, resource_id) = new.resource.map_or((None, None), |(t, id)| (Some(t.to_owned()), Some(id)));
+    let job = jobs::Model {
+        id: id.clone(),
+        kind: J::KIND.to_owned(),
+        queue: J::QUEUE.to_owned(),
+        payload,
+        status: JobStatus::Queued,
+        run_at,
+        attempts: 0,
+        max_attempts: J::MAX_ATTEMPTS,
+        unique_key: new.unique_key.clone(),
+        last_error: None,
+        result: None,
+        owner_id: new.owner_id,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+        push_id: Some(push_id.clone()),
+        attempt_log: None,
+        locked_by: None,
+        resource_type,
+        resource_id,
+    };
+    let row = jobs::ActiveModel::from(job.clone()).reset_all();
+    let inserted = jobs::Entity::insert(row)
+        .on_conflict(OnConflict::column(jobs::Column::UniqueKey).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    if inserted == 0 {
+        let existing = jobs::Entity::find()
+            .filter(jobs::Column::UniqueKey.eq(new.unique_key))
+            .one(db)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("job with this unique key".to_owned()))?;
+        return Ok(Enqueued { job: existing, push: None });
+    }
+    let push = Push { queue: J::QUEUE.to_owned(), push_id, job_id: id, run_at };
+    Ok(Enqueued { job, push: Some(push) })
+}

@@ -1,0 +1,120 @@
+//! What a job kind is, and what its handler may do.
+
+use std::{future::Future, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    sea_query::Expr,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+use ultra_entity::jobs::{self, JobStatus};
+
+/// A kind of background work. The payload is the job itself, stored as JSON on the job row.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Stable name stored on the row, e.g. `maintenance.purge_idempotency_keys`.
+    const KIND: &'static str;
+    /// The apalis queue that carries it; workers size their concurrency per queue.
+    const QUEUE: &'static str = "default";
+    const MAX_ATTEMPTS: i32 = 5;
+    /// First retry delay; each further retry doubles it (with jitter) up to [`Job::MAX_BACKOFF`].
+    const BASE_BACKOFF: Duration = Duration::from_secs(1);
+    const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+    /// Does the work. A handler that changes the database calls [`JobContext::complete`] inside
+    /// the transaction that makes the change, and commits it; the [`Completed`] it gets back is
+    /// the proof it must return.
+    fn run(self, ctx: JobContext) -> impl Future<Output = Result<Completed, JobError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth retrying: a timeout, an unavailable dependency.
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help: the job ends `failed` at once.
+    #[error("{0}")]
+    Permanent(String),
+    /// Another delivery of this job already recorded its completion; this run's transaction
+    /// must roll back so its effect is not applied twice.
+    #[error("the job was already completed by another delivery")]
+    AlreadyCompleted,
+}
+
+impl From<sea_orm::DbErr> for JobError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Transient(format!("database: {err}"))
+    }
+}
+
+impl From<ultra_domain::DomainError> for JobError {
+    fn from(err: ultra_domain::DomainError) -> Self {
+        match err {
+            ultra_domain::DomainError::Database(_)
+            | ultra_domain::DomainError::Redis(_)
+            | ultra_domain::DomainError::Internal(_) => Self::Transient(err.to_string()),
+            other => Self::Permanent(other.to_string()),
+        }
+    }
+}
+
+/// Proof that a handler recorded its job's completion; only [`JobContext::complete`] makes one.
+#[derive(Debug)]
+pub struct Completed(());
+
+/// What a handler knows about the run it is in.
+pub struct JobContext {
+    pub db: DatabaseConnection,
+    pub job: jobs::Model,
+    /// The Redis push this run was started from.
+    pub push_id: String,
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub worker_id: String,
+}
+
+impl JobContext {
+    /// Marks the job succeeded inside the handler's transaction. It only succeeds for the run
+    /// that owns the current push and while the job is not yet finished, so of two concurrent
+    /// deliveries exactly one commits its effect.
+    pub async fn complete(&self, txn: &DatabaseTransaction, result: Value) -> Result<Completed, JobError> {
+        let now = Utc::now();
+        let log = self.attempt_log(now, None);
+        let updated = jobs::Entity::update_many()
+            .col_expr(jobs::Column::Status, Expr::value(JobStatus::Succeeded))
+            .col_expr(jobs::Column::Attempts, Expr::value(self.attempt))
+            .col_expr(jobs::Column::Result, Expr::value(result))
+            .col_expr(jobs::Column::AttemptLog, Expr::value(log))
+            .col_expr(jobs::Column::StartedAt, Expr::value(self.job.started_at.unwrap_or(self.started_at)))
+            .col_expr(jobs::Column::FinishedAt, Expr::value(now))
+            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+            .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
+            .filter(jobs::Column::Id.eq(&self.job.id))
+            .filter(jobs::Column::PushId.eq(&self.push_id))
+            .filter(jobs::Column::Status.is_in([JobStatus::Queued, JobStatus::Running]))
+            .exec(txn)
+            .await?;
+        if updated.rows_affected == 1 { Ok(Completed(())) } else { Err(JobError::AlreadyCompleted) }
+    }
+
+    /// The attempt log with this attempt appended; the last [`MAX_LOGGED_ATTEMPTS`] are kept.
+    pub fn attempt_log(&self, finished_at: DateTime<Utc>, error: Option<&str>) -> Value {
+        let mut entries = match &self.job.attempt_log {
+            Some(Value::Array(entries)) => entries.clone(),
+            _ => Vec::new(),
+        };
+        entries.push(json!({
+            "attempt": self.attempt,
+            "startedAt": self.started_at,
+            "finishedAt": finished_at,
+            "worker": self.worker_id,
+            "error": error,
+        }));
+        let excess = entries.len().saturating_sub(MAX_LOGGED_ATTEMPTS);
+        entries.drain(..excess);
+        Value::Array(entries)
+    }
+}
+
+pub const MAX_LOGGED_ATTEMPTS: usize = 25;

@@ -1,0 +1,60 @@
+//! A probe through the whole pipeline, for operators checking a deployment and for the
+//! pipeline's own tests: it waits, then succeeds (writing an audit row in the same transaction
+//! as its completion, so a double run would show), fails, or panics, as asked.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use ultra_domain::{
+    audit::{self, Actor, AuditEvent},
+    db::begin_write,
+};
+
+use crate::job::{Completed, Job, JobContext, JobError};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeOutcome {
+    Succeed,
+    Fail,
+    Panic,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Probe {
+    pub sleep_ms: u64,
+    pub outcome: ProbeOutcome,
+}
+
+pub const PROBE_AUDIT_ACTION: &str = "diagnostics.probe_completed";
+
+impl Job for Probe {
+    const KIND: &'static str = "diagnostics.probe";
+    const MAX_ATTEMPTS: i32 = 4;
+
+    async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
+        tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
+        match self.outcome {
+            ProbeOutcome::Fail => Err(JobError::Transient(format!("probe failure on attempt {}", ctx.attempt))),
+            ProbeOutcome::Panic => panic!("probe panic on attempt {}", ctx.attempt),
+            ProbeOutcome::Succeed => {
+                let txn = begin_write(&ctx.db).await?;
+                audit::record(
+                    &txn,
+                    &Actor::default(),
+                    AuditEvent {
+                        action: PROBE_AUDIT_ACTION,
+                        entity_type: "job",
+                        entity_id: Some(&ctx.job.id),
+                        details: Some(json!({ "worker": ctx.worker_id })),
+                    },
+                )
+                .await?;
+                let completed = ctx.complete(&txn, json!({ "slept_ms": self.sleep_ms })).await?;
+                txn.commit().await?;
+                Ok(completed)
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Housekeeping the scheduler fires: nothing here is urgent, and each run is a single
+//! statement, so a repeated run is harmless.
+
+use chrono::Utc;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use ultra_domain::{db::begin_write, runtime_config::RuntimeConfig};
+use ultra_entity::{
+    idempotency_keys,
+    jobs::{self, JobStatus},
+    tokens::{self, TokenStatus},
+};
+
+use crate::job::{Completed, Job, JobContext, JobError};
+
+/// Deletes idempotency keys past their TTL.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeIdempotencyKeys;
+
+impl Job for PurgeIdempotencyKeys {
+    const KIND: &'static str = "maintenance.purge_idempotency_keys";
+    const QUEUE: &'static str = "maintenance";
+    const MAX_ATTEMPTS: i32 = 3;
+
+    async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
+        let txn = begin_write(&ctx.db).await?;
+        let deleted = idempotency_keys::Entity::delete_many()
+            .filter(idempotency_keys::Column::ExpiresAt.lte(Utc::now()))
+            .exec(&txn)
+            .await?;
+        let completed = ctx.complete(&txn, json!({ "deleted": deleted.rows_affected })).await?;
+        txn.commit().await?;
+        Ok(completed)
+    }
+}
+
+/// Marks active tokens past their expiry as `expired`, so listings show what holds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExpireTokens;
+
+impl Job for ExpireTokens {
+    const KIND: &'static str = "maintenance.expire_tokens";
+    const QUEUE: &'static str = "maintenance";
+    const MAX_ATTEMPTS: i32 = 3;
+
+    async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
+        let txn = begin_write(&ctx.db).await?;
+        let expired = tokens::Entity::update_many()
+            .col_expr(tokens::Column::Status, Expr::value(TokenStatus::Expired))
+            .filter(tokens::Column::Status.eq(TokenStatus::Active))
+            .filter(tokens::Column::ExpiresAt.lte(Utc::now()))
+            .exec(&txn)
+            .await?;
+        let completed = ctx.complete(&txn, json!({ "expired": expired.rows_affected })).await?;
+        txn.commit().await?;
+        Ok(completed)
+    }
+}
+
+/// Deletes finished job rows older than the retention in runtime config.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeFinishedJobs;
+
+impl Job for PurgeFinishedJobs {
+    const KIND: &'static str = "maintenance.purge_finished_jobs";
+    const QUEUE: &'static str = "maintenance";
+    const MAX_ATTEMPTS: i32 = 3;
+
+    async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
+        let retention_days = RuntimeConfig::load(&ctx.db).await?.job_retention_days;
+        let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention_days));
+        let txn = begin_write(&ctx.db).await?;
+        let deleted = jobs::Entity::delete_many()
+            .filter(jobs::Column::Status.is_in([JobStatus::Succeeded, JobStatus::Failed, JobStatus::Dead, JobStatus::Cancelled]))
+            .filter(jobs::Column::FinishedAt.lte(cutoff))
+            .filter(jobs::Column::Id.ne(&ctx.job.id))
+            .exec(&txn)
+            .await?;
+        let completed = ctx.complete(&txn, json!({ "deleted": deleted.rows_affected })).await?;
+        txn.commit().await?;
+        Ok(completed)
+    }
+}

@@ -1,0 +1,32 @@
+//! The schedules the scheduler fires, each enqueueing one job per tick. The unique key names
+//! the tick, so a tick enqueued twice (two schedulers, a restart) still makes one job.
+
+use sea_orm::{ConnectionTrait, DbErr};
+
+use crate::{
+    enqueue::{Enqueued, NewJob, enqueue},
+    kinds::maintenance::{ExpireTokens, PurgeFinishedJobs, PurgeIdempotencyKeys},
+};
+
+pub struct Schedule {
+    pub name: &'static str,
+    /// cron expression with a seconds field; runtime config `schedules.<name>` overrides it.
+    pub default_cron: &'static str,
+}
+
+pub const SCHEDULES: [Schedule; 3] = [
+    Schedule { name: "purge-idempotency-keys", default_cron: "0 */10 * * * *" },
+    Schedule { name: "expire-tokens", default_cron: "0 */5 * * * *" },
+    Schedule { name: "purge-finished-jobs", default_cron: "0 30 3 * * *" },
+];
+
+/// Enqueues the job of schedule `name` for the tick at `tick` (Unix seconds).
+pub async fn enqueue_tick(db: &impl ConnectionTrait, name: &str, tick: i64) -> Result<Enqueued, DbErr> {
+    let key = format!("schedule:{name}:{tick}");
+    match name {
+        "purge-idempotency-keys" => enqueue(db, NewJob::new(&PurgeIdempotencyKeys).unique_key(key)).await,
+        "expire-tokens" => enqueue(db, NewJob::new(&ExpireTokens).unique_key(key)).await,
+        "purge-finished-jobs" => enqueue(db, NewJob::new(&PurgeFinishedJobs).unique_key(key)).await,
+        other => Err(DbErr::Custom(format!("no schedule named {other}"))),
+    }
+}

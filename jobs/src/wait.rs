@@ -1,0 +1,39 @@
+//! Waiting for a job to finish, for `Prefer: wait=N`. The worker announces every terminal
+//! transition on a pub/sub channel, so a waiting request is woken at once instead of polling
+//! the database.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use tokio::time::Instant;
+use ultra_entity::jobs;
+
+use crate::queue::QueueClient;
+
+/// The job as it stands when it reaches a terminal state or `timeout` passes, whichever first.
+/// `None` if there is no such job.
+pub async fn until_finished(
+    db: &DatabaseConnection,
+    redis: &redis::Client,
+    queue: &QueueClient,
+    job_id: &str,
+    timeout: Duration,
+) -> Result<Option<jobs::Model>, ultra_domain::DomainError> {
+    let deadline = Instant::now() + timeout;
+    let mut pubsub = redis.get_async_pubsub().await?;
+    // Subscribe before reading the row, so a completion between the two is not missed.
+    pubsub.subscribe(queue.done_channel(job_id)).await?;
+    let mut job = jobs::Entity::find_by_id(job_id).one(db).await?;
+    let mut messages = pubsub.on_message();
+    while let Some(current) = &job
+        && !current.status.is_terminal()
+    {
+        let Some(remaining) = deadline.checked_duration_since(Instant::now()) else { break };
+        if tokio::time::timeout(remaining, messages.next()).await.is_err() {
+            break;
+        }
+        job = jobs::Entity::find_by_id(job_id).one(db).await?;
+    }
+    Ok(job)
+}
