@@ -21,11 +21,13 @@ pub struct NewJob<'a, J: Job> {
     /// The resource the job works on, linked from the job status.
     pub resource: Option<(&'static str, String)>,
     pub run_at: Option<DateTime<Utc>>,
+    /// Overrides the kind's [`Job::MAX_ATTEMPTS`].
+    pub max_attempts: Option<i32>,
 }
 
 impl<'a, J: Job> NewJob<'a, J> {
     pub fn new(job: &'a J) -> Self {
-        Self { job, unique_key: None, owner_id: None, resource: None, run_at: None }
+        Self { job, unique_key: None, owner_id: None, resource: None, run_at: None, max_attempts: None }
     }
 
     pub fn unique_key(mut self, key: impl Into<String>) -> Self {
@@ -40,6 +42,11 @@ impl<'a, J: Job> NewJob<'a, J> {
 
     pub fn resource(mut self, resource_type: &'static str, id: impl Into<String>) -> Self {
         self.resource = Some((resource_type, id.into()));
+        self
+    }
+
+    pub fn max_attempts(mut self, max_attempts: i32) -> Self {
+        self.max_attempts = Some(max_attempts.max(1));
         self
     }
 
@@ -99,7 +106,7 @@ pub async fn enqueue<J: Job>(db: &impl ConnectionTrait, new: NewJob<'_, J>) -> R
         status: JobStatus::Queued,
         run_at,
         attempts: 0,
-        max_attempts: J::MAX_ATTEMPTS,
+        max_attempts: new.max_attempts.unwrap_or(J::MAX_ATTEMPTS),
         unique_key: new.unique_key.clone(),
         last_error: None,
         result: None,

@@ -60,6 +60,11 @@ end
 return #ids
 ";
 
+/// Queue scores are whole seconds; rounding up keeps a delayed job from running early.
+fn ceil_seconds(at: DateTime<Utc>) -> i64 {
+    at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0)
+}
+
 /// Members moved per promotion call: far below the ~8,000 that breaks `unpack()`.
 const PROMOTE_CHUNK: usize = 1000;
 /// Deliveries per push call, to keep each script short.
@@ -101,7 +106,7 @@ impl QueueClient {
             by_queue.entry(push.queue.as_str()).or_default().push(push);
         }
         let script = Script::new(PUSH);
-        let now = Utc::now().timestamp();
+        let now = Utc::now();
         for (queue, pushes) in by_queue {
             let config = self.apalis_config(queue);
             for chunk in pushes.chunks(PUSH_CHUNK) {
@@ -112,11 +117,12 @@ impl QueueClient {
                     .key(config.signal_list())
                     .key(config.job_meta_hash())
                     .key(config.scheduled_jobs_set())
-                    .arg(now);
+                    .arg(now.timestamp());
                 for push in chunk {
                     let data = serde_json::to_string(&Delivery { job: push.job_id.clone() })
                         .expect("a delivery serializes");
-                    invocation.arg(&push.push_id).arg(data).arg(push.run_at.timestamp());
+                    let run_at = if push.run_at <= now { 0 } else { ceil_seconds(push.run_at) };
+                    invocation.arg(&push.push_id).arg(data).arg(run_at);
                 }
                 let _: i64 = invocation.invoke_async(&mut self.redis.clone()).await?;
             }

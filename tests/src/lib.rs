@@ -9,8 +9,13 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
+use ultra_entity::{
+    audit_logs,
+    jobs::{self, JobStatus},
+};
+use ultra_jobs::kinds::diagnostics::{PROBE_AUDIT_ACTION, Probe};
 
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 pub const ADMIN_EMAIL: &str = "root@ultra.test";
@@ -18,7 +23,7 @@ pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const MERCHANT_EMAIL: &str = "shop@ultra.test";
 pub const MERCHANT_PASSWORD: &str = "merchant-password-1";
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("ULTRA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
@@ -139,23 +144,78 @@ impl TestDb {
     }
 }
 
-/// A running `ultra api` process.
-pub struct ApiProcess {
+/// A running `ultra` process, killed when dropped.
+pub struct Process {
+    /// Base URL of its HTTP server, if it serves one.
     pub base: String,
+    pub log: PathBuf,
     child: Child,
 }
 
-impl Drop for ApiProcess {
+impl Process {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`TERM`, `KILL`…) without waiting.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args(["-s", signal, &self.pid().to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill -s {signal} {}", self.pid());
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub async fn exited_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// Starts `ultra <command>` against this database and Redis, logging to a temporary file.
+pub fn spawn_ultra(command: &str, db: &TestDb, redis_url: &str, redis_prefix: &str, env: &[(&str, &str)]) -> Process {
+    let log = tempfile::NamedTempFile::new().expect("log file").keep().expect("keep log").1;
+    let log_file = std::fs::File::create(&log).expect("open log");
+    let mut process = Command::new(ultra_bin());
+    process
+        .arg(command)
+        .env("DATABASE_URL", &db.url)
+        .env("REDIS_URL", redis_url)
+        .env("ULTRA_REDIS_PREFIX", redis_prefix)
+        .env("ULTRA_JWT_SECRET", JWT_SECRET)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(log_file.try_clone().expect("clone log")))
+        .stderr(Stdio::from(log_file));
+    for (key, value) in env {
+        process.env(key, value);
+    }
+    let child = process.spawn().expect("start ultra");
+    Process { base: String::new(), log, child }
+}
+
 /// A test's world: a database with an admin and a merchant, and one API process.
 pub struct TestApp {
     pub db: TestDb,
-    pub api: ApiProcess,
+    pub api: Process,
     pub redis_prefix: String,
     pub client: reqwest::Client,
 }
@@ -176,7 +236,7 @@ impl TestApp {
     }
 
     /// Another API replica on the same database and Redis.
-    pub async fn replica(&self) -> ApiProcess {
+    pub async fn replica(&self) -> Process {
         start_api(&self.db, &self.redis_prefix, &[]).await
     }
 
@@ -202,29 +262,48 @@ impl TestApp {
     }
 }
 
-pub async fn start_api(db: &TestDb, redis_prefix: &str, env: &[(&str, &str)]) -> ApiProcess {
+pub async fn start_api(db: &TestDb, redis_prefix: &str, env: &[(&str, &str)]) -> Process {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let log = tempfile::NamedTempFile::new().expect("log file").keep().expect("keep log").1;
-    let log_file = std::fs::File::create(&log).expect("open log");
-    let mut command = Command::new(ultra_bin());
-    command
-        .arg("api")
-        .env("DATABASE_URL", &db.url)
-        .env("REDIS_URL", redis_url())
-        .env("ULTRA_REDIS_PREFIX", redis_prefix)
-        .env("ULTRA_API_ADDR", format!("127.0.0.1:{port}"))
-        .env("ULTRA_PUBLIC_URL", &base)
-        .env("ULTRA_JWT_SECRET", JWT_SECRET)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::from(log_file.try_clone().expect("clone log")))
-        .stderr(Stdio::from(log_file));
-    for (key, value) in env {
-        command.env(key, value);
+    let addr = format!("127.0.0.1:{port}");
+    let mut all_env = vec![("ULTRA_API_ADDR", addr.as_str()), ("ULTRA_PUBLIC_URL", base.as_str())];
+    all_env.extend_from_slice(env);
+    let redis = redis_url();
+    let redis = all_env.iter().find(|(k, _)| *k == "REDIS_URL").map_or(redis.as_str(), |(_, v)| v);
+    let mut process = spawn_ultra("api", db, redis, redis_prefix, &all_env);
+    process.base = base;
+    wait_ready(&mut process.child, &format!("{}/readyz", process.base), &process.log).await;
+    process
+}
+
+/// Starts `ultra worker`; ready once its `/readyz` answers.
+pub async fn start_worker(db: &TestDb, redis_url: &str, redis_prefix: &str, env: &[(&str, &str)]) -> Process {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut all_env = vec![
+        ("ULTRA_WORKER_ADDR", addr.as_str()),
+        ("ULTRA_WORKER_HEARTBEAT_SECONDS", "1"),
+        ("ULTRA_WORKER_MISSED_HEARTBEATS", "3"),
+    ];
+    all_env.extend_from_slice(env);
+    let mut process = spawn_ultra("worker", db, redis_url, redis_prefix, &all_env);
+    process.base = format!("http://{addr}");
+    wait_ready(&mut process.child, &format!("{}/readyz", process.base), &process.log).await;
+    process
+}
+
+/// Starts `ultra scheduler`; ready once it logs so.
+pub async fn start_scheduler(db: &TestDb, redis_url: &str, redis_prefix: &str, env: &[(&str, &str)]) -> Process {
+    let mut all_env =
+        vec![("ULTRA_RELAY_INTERVAL_MS", "200"), ("ULTRA_RELAY_GRACE_SECONDS", "1"), ("ULTRA_SCHEDULER_LEASE_SECONDS", "2")];
+    all_env.extend_from_slice(env);
+    let mut process = spawn_ultra("scheduler", db, redis_url, redis_prefix, &all_env);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !process.log_text().contains("scheduler ready") {
+        assert!(process.is_running(), "ultra scheduler exited: {}", process.log_text());
+        assert!(Instant::now() < deadline, "scheduler not ready: {}", process.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let child = command.spawn().expect("start ultra api");
-    let mut process = ApiProcess { base, child };
-    wait_ready(&mut process.child, &format!("{}/readyz", process.base), &log).await;
     process
 }
 
@@ -247,5 +326,120 @@ pub async fn wait_ready(child: &mut Child, url: &str, log: &std::path::Path) {
             std::fs::read_to_string(log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A `redis-server` of the test's own, for tests that flush, stall or stop Redis.
+pub struct OwnRedis {
+    pub url: String,
+    pub port: u16,
+    child: Child,
+}
+
+impl OwnRedis {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--enable-debug-command", "yes"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start a redis-server");
+        let redis = Self { url: format!("redis://127.0.0.1:{port}"), port, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while redis.cli(&["PING"]).trim() != "PONG" {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        redis
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The job pipeline seen from a test: enqueue through the one enqueue path, read job rows.
+pub struct Jobs {
+    pub db: DatabaseConnection,
+    pub queue: ultra_jobs::QueueClient,
+}
+
+impl Jobs {
+    pub async fn connect(db: &TestDb, redis_url: &str, redis_prefix: &str) -> Self {
+        let redis = ultra_domain::redis_conn::connect(redis_url).await.expect("connect to Redis");
+        Self { db: db.connect().await, queue: ultra_jobs::QueueClient::new(redis, redis_prefix) }
+    }
+
+    /// Enqueues probes in one transaction and pushes them after commit; returns their ids.
+    pub async fn enqueue_probes(&self, probe: &Probe, count: usize, owner: Option<&str>, max_attempts: Option<i32>) -> Vec<String> {
+        let txn = ultra_domain::db::begin_write(&self.db).await.expect("begin");
+        let mut enqueued = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut new = ultra_jobs::NewJob::new(probe);
+            if let Some(owner) = owner {
+                new = new.owner(owner);
+            }
+            if let Some(max) = max_attempts {
+                new = new.max_attempts(max);
+            }
+            enqueued.push(ultra_jobs::enqueue(&txn, new).await.expect("enqueue"));
+        }
+        txn.commit().await.expect("commit");
+        let ids = enqueued.iter().map(|e| e.job.id.clone()).collect();
+        ultra_jobs::enqueue::dispatch_all(&self.queue, &enqueued).await;
+        ids
+    }
+
+    pub async fn enqueue_probe(&self, probe: &Probe, owner: Option<&str>, max_attempts: Option<i32>) -> String {
+        self.enqueue_probes(probe, 1, owner, max_attempts).await.remove(0)
+    }
+
+    pub async fn job(&self, id: &str) -> jobs::Model {
+        jobs::Entity::find_by_id(id).one(&self.db).await.expect("read job").expect("job exists")
+    }
+
+    /// Waits until the job reaches a terminal state, failing after `timeout`.
+    pub async fn finished(&self, id: &str, timeout: Duration) -> jobs::Model {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let job = self.job(id).await;
+            if job.status.is_terminal() {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} still {:?} after {timeout:?}", job.status);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// How many jobs have the given status.
+    pub async fn count(&self, status: JobStatus) -> u64 {
+        jobs::Entity::find().filter(jobs::Column::Status.eq(status)).count(&self.db).await.expect("count jobs")
+    }
+
+    /// How many times probes' effects were committed, per job id.
+    pub async fn probe_effects(&self) -> std::collections::HashMap<String, usize> {
+        let rows = audit_logs::Entity::find()
+            .filter(audit_logs::Column::Action.eq(PROBE_AUDIT_ACTION))
+            .all(&self.db)
+            .await
+            .expect("read audit logs");
+        let mut effects = std::collections::HashMap::new();
+        for row in rows {
+            *effects.entry(row.entity_id.unwrap_or_default()).or_default() += 1;
+        }
+        effects
     }
 }

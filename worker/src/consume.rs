@@ -1,6 +1,10 @@
 //! One apalis worker per queue, kept running.
 
-use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use apalis::prelude::*;
 use futures::FutureExt;
@@ -28,8 +32,9 @@ async fn run_delivery(delivery: Delivery, task_id: TaskId, runner: Data<Arc<Runn
 }
 
 /// Runs the queue's apalis worker until shutdown, starting a fresh one (under a new name) if it
-/// ever stops on its own: a Redis outage or a `FLUSHALL` that unregistered it would otherwise
-/// leave the queue without a consumer.
+/// ever stops on its own or stalls: a Redis outage, a `FLUSHALL` that unregistered it, or a
+/// Redis reply slower than the heartbeat (after which an apalis 1.0 worker stops polling and
+/// heartbeating for good) would otherwise leave the queue without a consumer.
 pub async fn supervise(
     redis: ConnectionManager,
     queue: QueueClient,
@@ -49,9 +54,10 @@ pub async fn supervise(
             // Locking rewrites the task's metadata and scans the active list per task, which
             // collapses throughput as the backlog grows; the job row records who runs what.
             .lock_tasks(false);
+        let workers_set = config.workers_set();
         let storage = RedisStorage::<Delivery>::new(redis.clone()).with_config(config);
         let stop = shutdown.clone();
-        let outcome = WorkerBuilder::new(worker_name.as_str())
+        let consumer = WorkerBuilder::new(worker_name.as_str())
             .backend(storage.poll_with_interval(settings.poll_interval))
             .concurrency(concurrency.max(1))
             .data(Arc::clone(&runner))
@@ -59,18 +65,45 @@ pub async fn supervise(
             .run_until(async move {
                 stop.cancelled().await;
                 Ok::<(), std::io::Error>(())
-            })
-            .await;
+            });
+        let outcome = tokio::select! {
+            outcome = consumer => outcome.map_err(|err| err.to_string()),
+            stall = watchdog(redis.clone(), workers_set, worker_name.clone(), &settings) => Err(stall),
+        };
         if shutdown.is_cancelled() {
             break;
         }
         match outcome {
             Ok(()) => tracing::warn!(queue = %name, worker = %worker_name, "queue consumer stopped; restarting it"),
-            Err(err) => tracing::error!(queue = %name, worker = %worker_name, error = %err, "queue consumer failed; restarting it"),
+            Err(err) => {
+                tracing::error!(queue = %name, worker = %worker_name, error = %err, "queue consumer failed; restarting it");
+            }
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Resolves when the consumer's heartbeat, as apalis records it in the workers set, is older
+/// than the orphan window: by then other workers treat it as dead and re-enqueue its jobs, so
+/// it must be replaced. Its in-flight jobs are dropped with it and re-run elsewhere.
+async fn watchdog(mut redis: ConnectionManager, workers_set: String, worker_name: String, settings: &WorkerSettings) -> String {
+    let window = settings.heartbeat * u32::try_from(settings.missed_heartbeats).unwrap_or(u32::MAX);
+    let mut last_alive = Instant::now();
+    loop {
+        tokio::time::sleep(settings.heartbeat).await;
+        let seen: redis::RedisResult<Option<f64>> =
+            redis::cmd("ZSCORE").arg(&workers_set).arg(&worker_name).query_async(&mut redis).await;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        if let Ok(Some(heartbeat)) = seen
+            && now - heartbeat < settings.heartbeat.as_secs_f64() * 2.0
+        {
+            last_alive = Instant::now();
+        }
+        if last_alive.elapsed() > window {
+            return format!("no heartbeat for {:?}", last_alive.elapsed());
         }
     }
 }

@@ -32,6 +32,8 @@ pub const PROBE_AUDIT_ACTION: &str = "diagnostics.probe_completed";
 impl Job for Probe {
     const KIND: &'static str = "diagnostics.probe";
     const MAX_ATTEMPTS: i32 = 4;
+    /// Long enough that the growing gaps between retries are plain to see.
+    const BASE_BACKOFF: Duration = Duration::from_secs(3);
 
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
         tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
