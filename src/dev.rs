@@ -36,7 +36,8 @@ pub async fn run(
         random_string(48)
     });
     let metrics = telemetry::init_metrics()?;
-    let state = services::api_state(database.clone(), redis_conn.clone(), &secret, &api, &redis, metrics.clone())?;
+    let state =
+        services::api_state(database.clone(), redis_conn.clone(), &secret, &api, &redis, metrics.clone())?;
     let queue = ultra_jobs::QueueClient::new(redis_conn.clone(), &redis.redis_prefix);
     let shutdown = shutdown::on_signal();
     println!(

@@ -27,7 +27,8 @@ async fn main() -> anyhow::Result<()> {
             let secret = api.jwt_secret.clone().ok_or_else(|| {
                 anyhow::anyhow!("ULTRA_JWT_SECRET is required: set it to a random string of 32+ bytes")
             })?;
-            let state = services::api_state(db, redis_conn, &secret, &api, &redis, telemetry::init_metrics()?)?;
+            let state =
+                services::api_state(db, redis_conn, &secret, &api, &redis, telemetry::init_metrics()?)?;
             ultra_api::serve(state, &api.api_addr, shutdown::on_signal().cancelled_owned()).await?;
         }
         Command::Worker { db, redis, worker } => {
@@ -36,8 +37,15 @@ async fn main() -> anyhow::Result<()> {
             let redis_conn = services::redis(&redis.redis_url).await?;
             let queue = ultra_jobs::QueueClient::new(redis_conn.clone(), &redis.redis_prefix);
             let settings = services::worker_settings(&worker);
-            ultra_worker::run(db, redis_conn, queue, settings, telemetry::init_metrics()?, shutdown::on_signal())
-                .await?;
+            ultra_worker::run(
+                db,
+                redis_conn,
+                queue,
+                settings,
+                telemetry::init_metrics()?,
+                shutdown::on_signal(),
+            )
+            .await?;
         }
         Command::Scheduler { db, redis, scheduler } => {
             let db = services::database(&db).await?;

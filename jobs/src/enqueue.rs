@@ -86,7 +86,9 @@ pub async fn dispatch_all(queue: &QueueClient, enqueued: &[Enqueued]) {
                 metrics::counter!("jobs_enqueued_total", "kind" => e.job.kind.clone()).increment(1);
             }
         }
-        Err(err) => tracing::warn!(error = %err, count = pushes.len(), "push after commit failed; the relay will re-push"),
+        Err(err) => {
+            tracing::warn!(error = %err, count = pushes.len(), "push after commit failed; the relay will re-push")
+        }
     }
 }
 
@@ -96,8 +98,10 @@ pub async fn enqueue<J: Job>(db: &impl ConnectionTrait, new: NewJob<'_, J>) -> R
     let id = ulid::Ulid::new().to_string();
     let push_id = ulid::Ulid::new().to_string();
     let run_at = new.run_at.unwrap_or(now);
-    let payload = serde_json::to_value(new.job).map_err(|err| DbErr::Custom(format!("job payload: {err}")))?;
-    let (resource_type, resource_id) = new.resource.map_or((None, None), |(t, id)| (Some(t.to_owned()), Some(id)));
+    let payload =
+        serde_json::to_value(new.job).map_err(|err| DbErr::Custom(format!("job payload: {err}")))?;
+    let (resource_type, resource_id) =
+        new.resource.map_or((None, None), |(t, id)| (Some(t.to_owned()), Some(id)));
     let job = jobs::Model {
         id: id.clone(),
         kind: J::KIND.to_owned(),

@@ -4,8 +4,7 @@ use std::{future::Future, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
-    sea_query::Expr,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};

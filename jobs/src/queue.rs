@@ -172,8 +172,11 @@ impl QueueClient {
     }
 
     pub async fn announce_done(&self, job_id: &str) {
-        let published: redis::RedisResult<i64> =
-            redis::cmd("PUBLISH").arg(self.done_channel(job_id)).arg("done").query_async(&mut self.redis.clone()).await;
+        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(self.done_channel(job_id))
+            .arg("done")
+            .query_async(&mut self.redis.clone())
+            .await;
         if let Err(err) = published {
             tracing::warn!(error = %err, job_id, "could not announce a finished job; waiters fall back to their timeout");
         }

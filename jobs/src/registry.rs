@@ -22,7 +22,11 @@ pub struct Handler {
 }
 
 impl Handler {
-    pub fn run(&self, ctx: JobContext, payload: Value) -> Pin<Box<dyn Future<Output = Result<Completed, JobError>> + Send>> {
+    pub fn run(
+        &self,
+        ctx: JobContext,
+        payload: Value,
+    ) -> Pin<Box<dyn Future<Output = Result<Completed, JobError>> + Send>> {
         (self.run)(ctx, payload)
     }
 }
@@ -48,10 +52,8 @@ impl Registry {
                 job.run(ctx).await
             })
         });
-        self.handlers.insert(
-            J::KIND,
-            Handler { base_backoff: J::BASE_BACKOFF, max_backoff: J::MAX_BACKOFF, run },
-        );
+        self.handlers
+            .insert(J::KIND, Handler { base_backoff: J::BASE_BACKOFF, max_backoff: J::MAX_BACKOFF, run });
     }
 
     pub fn get(&self, kind: &str) -> Option<&Handler> {

@@ -35,7 +35,12 @@ pub enum Skipped {
 impl Runner {
     /// Builds a runner and the task that marks started jobs `running` in batches, so that
     /// starting a job costs no commit of its own.
-    pub fn new(db: DatabaseConnection, queue: QueueClient, registry: Registry, worker_id: String) -> Arc<Self> {
+    pub fn new(
+        db: DatabaseConnection,
+        queue: QueueClient,
+        registry: Registry,
+        worker_id: String,
+    ) -> Arc<Self> {
         let (started, batch) = mpsc::unbounded_channel();
         tokio::spawn(mark_running(db.clone(), worker_id.clone(), batch));
         Arc::new(Self { db, queue, registry, worker_id, started })
@@ -61,7 +66,11 @@ impl Runner {
         if let Ok(wait) = (started_at - job.run_at).to_std() {
             metrics::histogram!("job_queue_wait_seconds", "kind" => kind.clone()).record(wait.as_secs_f64());
         }
-        let _ = self.started.send(Started { job_id: job.id.clone(), push_id: push_id.to_owned(), first: job.started_at.is_none() });
+        let _ = self.started.send(Started {
+            job_id: job.id.clone(),
+            push_id: push_id.to_owned(),
+            first: job.started_at.is_none(),
+        });
 
         let ctx = JobContext {
             db: self.db.clone(),
@@ -76,24 +85,25 @@ impl Runner {
             None => Err(JobError::Permanent(format!("no handler for job kind {kind}"))),
             Some(handler) => {
                 let handler = handler.clone();
-                AssertUnwindSafe(handler.run(ctx, job.payload.clone()))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|panic| Err(JobError::Transient(format!("handler panicked: {}", panic_message(&panic)))))
+                AssertUnwindSafe(handler.run(ctx, job.payload.clone())).catch_unwind().await.unwrap_or_else(
+                    |panic| Err(JobError::Transient(format!("handler panicked: {}", panic_message(&panic)))),
+                )
             }
         };
         let elapsed = clock.elapsed().as_secs_f64();
         match outcome {
             Ok(_completed) => {
                 metrics::counter!("jobs_succeeded_total", "kind" => kind.clone()).increment(1);
-                metrics::histogram!("job_duration_seconds", "kind" => kind, "outcome" => "succeeded").record(elapsed);
+                metrics::histogram!("job_duration_seconds", "kind" => kind, "outcome" => "succeeded")
+                    .record(elapsed);
                 self.queue.announce_done(job_id).await;
             }
             Err(JobError::AlreadyCompleted) => {
                 tracing::info!(job_id, "another delivery completed this job first; this run rolled back");
             }
             Err(err) => {
-                metrics::histogram!("job_duration_seconds", "kind" => kind.clone(), "outcome" => "failed").record(elapsed);
+                metrics::histogram!("job_duration_seconds", "kind" => kind.clone(), "outcome" => "failed")
+                    .record(elapsed);
                 self.record_failure(&job, push_id, started_at, &err).await?;
             }
         }
@@ -161,7 +171,8 @@ impl Runner {
             Some((next_push, run_at)) => {
                 metrics::counter!("jobs_retried_total", "kind" => kind).increment(1);
                 tracing::info!(job_id = %job.id, attempt, error = %message, %run_at, "job failed; retrying");
-                let push = Push { queue: job.queue.clone(), push_id: next_push, job_id: job.id.clone(), run_at };
+                let push =
+                    Push { queue: job.queue.clone(), push_id: next_push, job_id: job.id.clone(), run_at };
                 if let Err(err) = self.queue.push(&[push]).await {
                     tracing::warn!(error = %err, job_id = %job.id, "retry push failed; the relay will re-push");
                 }
@@ -195,7 +206,11 @@ struct Started {
 
 /// Marks started jobs `running` a batch at a time. Only rows still `queued` under the push
 /// that started them change, so a job that already finished or was rescheduled is left alone.
-async fn mark_running(db: DatabaseConnection, worker_id: String, mut started: mpsc::UnboundedReceiver<Started>) {
+async fn mark_running(
+    db: DatabaseConnection,
+    worker_id: String,
+    mut started: mpsc::UnboundedReceiver<Started>,
+) {
     let mut batch = Vec::new();
     while started.recv_many(&mut batch, 500).await > 0 {
         let now = Utc::now();
@@ -206,8 +221,11 @@ async fn mark_running(db: DatabaseConnection, worker_id: String, mut started: mp
             }
             let mut matching = Condition::any();
             for row in rows {
-                matching = matching
-                    .add(Condition::all().add(jobs::Column::Id.eq(row.job_id)).add(jobs::Column::PushId.eq(row.push_id)));
+                matching = matching.add(
+                    Condition::all()
+                        .add(jobs::Column::Id.eq(row.job_id))
+                        .add(jobs::Column::PushId.eq(row.push_id)),
+                );
             }
             let mut update = jobs::Entity::update_many()
                 .col_expr(jobs::Column::Status, Expr::value(JobStatus::Running))
@@ -216,7 +234,8 @@ async fn mark_running(db: DatabaseConnection, worker_id: String, mut started: mp
             if set_started {
                 update = update.col_expr(jobs::Column::StartedAt, Expr::value(now));
             }
-            let marked = update.filter(jobs::Column::Status.eq(JobStatus::Queued)).filter(matching).exec(&db).await;
+            let marked =
+                update.filter(jobs::Column::Status.eq(JobStatus::Queued)).filter(matching).exec(&db).await;
             if let Err(err) = marked {
                 tracing::debug!(error = %err, "could not mark jobs running; their status catches up when they finish");
             }

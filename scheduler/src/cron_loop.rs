@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 use ultra_domain::{db::begin_write, runtime_config::RuntimeConfig};
-use ultra_jobs::{QueueClient, schedules::{SCHEDULES, enqueue_tick}};
+use ultra_jobs::{
+    QueueClient,
+    schedules::{SCHEDULES, enqueue_tick},
+};
 
 use crate::leader::Leadership;
 
@@ -36,7 +39,12 @@ async fn next_ticks(db: &DatabaseConnection, after: DateTime<Utc>) -> Vec<(&'sta
         .collect()
 }
 
-pub async fn run(db: DatabaseConnection, queue: QueueClient, leadership: Leadership, shutdown: CancellationToken) {
+pub async fn run(
+    db: DatabaseConnection,
+    queue: QueueClient,
+    leadership: Leadership,
+    shutdown: CancellationToken,
+) {
     let mut after = Utc::now();
     while !shutdown.is_cancelled() {
         let ticks = next_ticks(&db, after).await;
@@ -58,7 +66,12 @@ pub async fn run(db: DatabaseConnection, queue: QueueClient, leadership: Leaders
     }
 }
 
-async fn fire(db: &DatabaseConnection, queue: &QueueClient, name: &str, tick: DateTime<Utc>) -> anyhow::Result<()> {
+async fn fire(
+    db: &DatabaseConnection,
+    queue: &QueueClient,
+    name: &str,
+    tick: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let txn = begin_write(db).await?;
     let enqueued = enqueue_tick(&txn, name, tick.timestamp()).await?;
     txn.commit().await?;

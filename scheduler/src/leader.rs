@@ -55,7 +55,13 @@ impl Leadership {
         while !shutdown.is_cancelled() {
             let mut redis = self.redis.clone();
             let held = if self.is_leader() {
-                Script::new(RENEW).key(&self.key).arg(&self.id).arg(ttl_ms).invoke_async::<i64>(&mut redis).await.map(|r| r == 1)
+                Script::new(RENEW)
+                    .key(&self.key)
+                    .arg(&self.id)
+                    .arg(ttl_ms)
+                    .invoke_async::<i64>(&mut redis)
+                    .await
+                    .map(|r| r == 1)
             } else {
                 redis::cmd("SET")
                     .arg(&self.key)

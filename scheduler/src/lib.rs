@@ -31,7 +31,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     ultra_domain::health::Dependencies::check(&db, &redis).await.require()?;
-    let leadership = leader::Leadership::new(redis.clone(), queue.apalis_queue("scheduler-leader"), settings.lease);
+    let leadership =
+        leader::Leadership::new(redis.clone(), queue.apalis_queue("scheduler-leader"), settings.lease);
     tracing::info!(id = %leadership.id(), "scheduler ready");
     tokio::join!(
         leadership.hold(shutdown.clone()),

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+};
 use tokio_util::sync::CancellationToken;
 use ultra_entity::jobs::{self, JobStatus};
 use ultra_jobs::{QueueClient, queue::Push};
@@ -57,7 +59,11 @@ async fn relay_round(
         .into_tuple()
         .all(db)
         .await?;
-    let next = if (rows.len() as u64) < ROUND { String::new() } else { rows.last().map(|r| r.0.clone()).unwrap_or_default() };
+    let next = if (rows.len() as u64) < ROUND {
+        String::new()
+    } else {
+        rows.last().map(|r| r.0.clone()).unwrap_or_default()
+    };
 
     let mut by_queue: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
     for (id, queue_name, push_id) in rows {
@@ -65,7 +71,8 @@ async fn relay_round(
     }
     let mut pushes = Vec::new();
     for (queue_name, jobs_in_queue) in by_queue {
-        let push_ids: Vec<String> = jobs_in_queue.iter().map(|(_, p)| p.clone().unwrap_or_default()).collect();
+        let push_ids: Vec<String> =
+            jobs_in_queue.iter().map(|(_, p)| p.clone().unwrap_or_default()).collect();
         let known = queue.known_pushes(&queue_name, &push_ids).await?;
         for ((job_id, old_push), known) in jobs_in_queue.into_iter().zip(known) {
             if known && old_push.is_some() {
@@ -82,7 +89,12 @@ async fn relay_round(
                 None => claim.filter(jobs::Column::PushId.is_null()),
             };
             if claim.exec(db).await?.rows_affected == 1 {
-                pushes.push(Push { queue: queue_name.clone(), push_id: new_push, job_id, run_at: Utc::now() });
+                pushes.push(Push {
+                    queue: queue_name.clone(),
+                    push_id: new_push,
+                    job_id,
+                    run_at: Utc::now(),
+                });
             }
         }
     }

@@ -9,7 +9,9 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use sea_orm::{ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use serde_json::{Value, json};
 use ultra_entity::{
     audit_logs,
@@ -159,7 +161,8 @@ impl Process {
 
     /// Sends a signal (`TERM`, `KILL`…) without waiting.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args(["-s", signal, &self.pid().to_string()]).status().expect("run kill");
+        let status =
+            Command::new("kill").args(["-s", signal, &self.pid().to_string()]).status().expect("run kill");
         assert!(status.success(), "kill -s {signal} {}", self.pid());
     }
 
@@ -192,7 +195,13 @@ impl Drop for Process {
 }
 
 /// Starts `ultra <command>` against this database and Redis, logging to a temporary file.
-pub fn spawn_ultra(command: &str, db: &TestDb, redis_url: &str, redis_prefix: &str, env: &[(&str, &str)]) -> Process {
+pub fn spawn_ultra(
+    command: &str,
+    db: &TestDb,
+    redis_url: &str,
+    redis_prefix: &str,
+    env: &[(&str, &str)],
+) -> Process {
     let log = tempfile::NamedTempFile::new().expect("log file").keep().expect("keep log").1;
     let log_file = std::fs::File::create(&log).expect("open log");
     let mut process = Command::new(ultra_bin());
@@ -293,9 +302,17 @@ pub async fn start_worker(db: &TestDb, redis_url: &str, redis_prefix: &str, env:
 }
 
 /// Starts `ultra scheduler`; ready once it logs so.
-pub async fn start_scheduler(db: &TestDb, redis_url: &str, redis_prefix: &str, env: &[(&str, &str)]) -> Process {
-    let mut all_env =
-        vec![("ULTRA_RELAY_INTERVAL_MS", "200"), ("ULTRA_RELAY_GRACE_SECONDS", "1"), ("ULTRA_SCHEDULER_LEASE_SECONDS", "2")];
+pub async fn start_scheduler(
+    db: &TestDb,
+    redis_url: &str,
+    redis_prefix: &str,
+    env: &[(&str, &str)],
+) -> Process {
+    let mut all_env = vec![
+        ("ULTRA_RELAY_INTERVAL_MS", "200"),
+        ("ULTRA_RELAY_GRACE_SECONDS", "1"),
+        ("ULTRA_SCHEDULER_LEASE_SECONDS", "2"),
+    ];
     all_env.extend_from_slice(env);
     let mut process = spawn_ultra("scheduler", db, redis_url, redis_prefix, &all_env);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -355,7 +372,11 @@ impl OwnRedis {
     }
 
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -384,7 +405,13 @@ impl Jobs {
     }
 
     /// Enqueues probes in one transaction and pushes them after commit; returns their ids.
-    pub async fn enqueue_probes(&self, probe: &Probe, count: usize, owner: Option<&str>, max_attempts: Option<i32>) -> Vec<String> {
+    pub async fn enqueue_probes(
+        &self,
+        probe: &Probe,
+        count: usize,
+        owner: Option<&str>,
+        max_attempts: Option<i32>,
+    ) -> Vec<String> {
         let txn = ultra_domain::db::begin_write(&self.db).await.expect("begin");
         let mut enqueued = Vec::with_capacity(count);
         for _ in 0..count {
@@ -403,7 +430,12 @@ impl Jobs {
         ids
     }
 
-    pub async fn enqueue_probe(&self, probe: &Probe, owner: Option<&str>, max_attempts: Option<i32>) -> String {
+    pub async fn enqueue_probe(
+        &self,
+        probe: &Probe,
+        owner: Option<&str>,
+        max_attempts: Option<i32>,
+    ) -> String {
         self.enqueue_probes(probe, 1, owner, max_attempts).await.remove(0)
     }
 
@@ -426,7 +458,11 @@ impl Jobs {
 
     /// How many jobs have the given status.
     pub async fn count(&self, status: JobStatus) -> u64 {
-        jobs::Entity::find().filter(jobs::Column::Status.eq(status)).count(&self.db).await.expect("count jobs")
+        jobs::Entity::find()
+            .filter(jobs::Column::Status.eq(status))
+            .count(&self.db)
+            .await
+            .expect("count jobs")
     }
 
     /// How many times probes' effects were committed, per job id.

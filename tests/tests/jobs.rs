@@ -9,8 +9,8 @@ use serde_json::Value;
 use ultra_entity::jobs::JobStatus;
 use ultra_jobs::kinds::diagnostics::{Probe, ProbeOutcome};
 use ultra_tests::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Jobs, MERCHANT_EMAIL, MERCHANT_PASSWORD, OwnRedis, TestApp, TestDb, redis_url,
-    start_scheduler, start_worker,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Jobs, MERCHANT_EMAIL, MERCHANT_PASSWORD, OwnRedis, TestApp, TestDb,
+    redis_url, start_scheduler, start_worker,
 };
 
 fn probe(sleep_ms: u64, outcome: ProbeOutcome) -> Probe {
@@ -24,7 +24,9 @@ fn unique_prefix() -> String {
 #[tokio::test]
 async fn a_job_completes_and_only_its_owner_sees_it() {
     let app = TestApp::spawn().await;
-    let _worker = start_worker(&app.db, &redis_url(), &app.redis_prefix, &[("ULTRA_WORKER_HEARTBEAT_SECONDS", "10")]).await;
+    let _worker =
+        start_worker(&app.db, &redis_url(), &app.redis_prefix, &[("ULTRA_WORKER_HEARTBEAT_SECONDS", "10")])
+            .await;
     let jobs = Jobs::connect(&app.db, &redis_url(), &app.redis_prefix).await;
     let merchant = ultra_domain::users::find_by_email(&jobs.db, MERCHANT_EMAIL).await.unwrap().unwrap();
     app.db.create_user("other@ultra.test", Some("other-password"), "user", &[]);
@@ -54,19 +56,44 @@ async fn a_job_completes_and_only_its_owner_sees_it() {
     assert_eq!(jobs.probe_effects().await.get(&id), Some(&1));
 
     let other = app.login("other@ultra.test", "other-password").await;
-    let hidden = app.client.get(app.url(&format!("/api/v1/jobs/{id}"))).bearer_auth(&other).send().await.unwrap();
+    let hidden =
+        app.client.get(app.url(&format!("/api/v1/jobs/{id}"))).bearer_auth(&other).send().await.unwrap();
     assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
     let admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let seen = app.client.get(app.url(&format!("/api/v1/jobs/{id}"))).bearer_auth(&admin).send().await.unwrap();
+    let seen =
+        app.client.get(app.url(&format!("/api/v1/jobs/{id}"))).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(seen.status(), StatusCode::OK);
     let anonymous = app.client.get(app.url(&format!("/api/v1/jobs/{id}"))).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
-    let missing = app.client.get(app.url("/api/v1/jobs/01J000000000000000000000XX")).bearer_auth(&token).send().await.unwrap();
+    let missing = app
+        .client
+        .get(app.url("/api/v1/jobs/01J000000000000000000000XX"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    // A wait that runs out answers with the job as it stands.
+    let long = jobs.enqueue_probe(&probe(4000, ProbeOutcome::Succeed), Some(&merchant.id), None).await;
+    let asked = Instant::now();
+    let timed_out = app
+        .client
+        .get(app.url(&format!("/api/v1/jobs/{long}")))
+        .bearer_auth(&token)
+        .header("Prefer", "respond-async, wait=1")
+        .send()
+        .await
+        .unwrap();
+    assert!(asked.elapsed() >= Duration::from_secs(1) && asked.elapsed() < Duration::from_secs(3));
+    assert_eq!(timed_out.headers()["preference-applied"], "wait=1");
+    let body: Value = timed_out.json().await.unwrap();
+    assert!(["queued", "running"].contains(&body["data"]["status"].as_str().unwrap()), "{body}");
 
     // Without Prefer the answer is immediate, whatever the state.
     let slow = jobs.enqueue_probe(&probe(3000, ProbeOutcome::Succeed), Some(&merchant.id), None).await;
-    let now = app.client.get(app.url(&format!("/api/v1/jobs/{slow}"))).bearer_auth(&token).send().await.unwrap();
+    let now =
+        app.client.get(app.url(&format!("/api/v1/jobs/{slow}"))).bearer_auth(&token).send().await.unwrap();
     assert!(now.headers().get("preference-applied").is_none());
     let body: Value = now.json().await.unwrap();
     assert!(["queued", "running"].contains(&body["data"]["status"].as_str().unwrap()), "{body}");
@@ -113,13 +140,30 @@ async fn a_panicking_job_is_retried_then_dead_and_the_worker_survives() {
 
     let next = jobs.enqueue_probe(&probe(0, ProbeOutcome::Succeed), None, None).await;
     assert_eq!(jobs.finished(&next, Duration::from_secs(10)).await.status, JobStatus::Succeeded);
+
+    // The worker reports what it did.
+    let metrics = reqwest::get(format!("{}/metrics", worker.base)).await.unwrap().text().await.unwrap();
+    for expected in [
+        r#"jobs_started_total{kind="diagnostics.probe"} 3"#,
+        r#"jobs_retried_total{kind="diagnostics.probe"} 1"#,
+        r#"jobs_dead_total{kind="diagnostics.probe"} 1"#,
+        r#"jobs_succeeded_total{kind="diagnostics.probe"} 1"#,
+        "job_duration_seconds",
+        "job_queue_wait_seconds",
+        r#"job_queue_depth{queue="default",state="due"}"#,
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing from:\n{metrics}");
+    }
 }
 
 #[tokio::test]
 async fn a_killed_workers_long_job_completes_exactly_once_within_the_bound() {
     let db = TestDb::new().await;
     let prefix = unique_prefix();
-    let workers = [start_worker(&db, &redis_url(), &prefix, &[]).await, start_worker(&db, &redis_url(), &prefix, &[]).await];
+    let workers = [
+        start_worker(&db, &redis_url(), &prefix, &[]).await,
+        start_worker(&db, &redis_url(), &prefix, &[]).await,
+    ];
     let jobs = Jobs::connect(&db, &redis_url(), &prefix).await;
     let id = jobs.enqueue_probe(&probe(4000, ProbeOutcome::Succeed), None, None).await;
 
@@ -196,7 +240,8 @@ async fn two_schedulers_fire_each_tick_once_and_a_standby_takes_over() {
             .into_iter()
             .filter_map(|job| job.unique_key)
             .collect();
-        let mut seconds: Vec<i64> = rows.iter().map(|key| key.rsplit(':').next().unwrap().parse().unwrap()).collect();
+        let mut seconds: Vec<i64> =
+            rows.iter().map(|key| key.rsplit(':').next().unwrap().parse().unwrap()).collect();
         seconds.sort_unstable();
         seconds
     };
@@ -206,7 +251,11 @@ async fn two_schedulers_fire_each_tick_once_and_a_standby_takes_over() {
 
     // Kill the leader: the standby takes over within the 2 s lease.
     let mut redis = ultra_domain::redis_conn::connect(&redis_url()).await.unwrap();
-    let leader: String = redis::cmd("GET").arg(format!("{prefix}jobs-scheduler-leader")).query_async(&mut redis).await.unwrap();
+    let leader: String = redis::cmd("GET")
+        .arg(format!("{prefix}jobs-scheduler-leader"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
     let leader_pid: u32 = leader.split('-').next().unwrap().parse().unwrap();
     let (mut dead, _standby) = if first.pid() == leader_pid { (first, second) } else { (second, first) };
     dead.signal("KILL");
@@ -269,7 +318,10 @@ async fn a_backlog_of_fifty_thousand_drains_without_a_worker_exiting() {
         jobs.enqueue_probes(&probe(0, ProbeOutcome::Succeed), 1000, None, None).await;
     }
     let env = [("ULTRA_WORKER_QUEUES", "default=32")];
-    let mut workers = [start_worker(&db, &redis_url(), &prefix, &env).await, start_worker(&db, &redis_url(), &prefix, &env).await];
+    let mut workers = [
+        start_worker(&db, &redis_url(), &prefix, &env).await,
+        start_worker(&db, &redis_url(), &prefix, &env).await,
+    ];
     let deadline = Instant::now() + Duration::from_secs(900);
     while jobs.count(JobStatus::Succeeded).await < 50_000 {
         assert!(Instant::now() < deadline, "only {} of 50,000 done", jobs.count(JobStatus::Succeeded).await);
@@ -280,7 +332,11 @@ async fn a_backlog_of_fifty_thousand_drains_without_a_worker_exiting() {
     }
     for worker in &mut workers {
         assert!(worker.is_running());
-        assert!(!worker.log_text().contains("queue consumer"), "the consumer never failed: {}", worker.log_text());
+        assert!(
+            !worker.log_text().contains("queue consumer"),
+            "the consumer never failed: {}",
+            worker.log_text()
+        );
     }
     assert_eq!(jobs.probe_effects().await.len(), 50_000);
 }
@@ -334,9 +390,86 @@ async fn a_duplicated_delivery_applies_the_effect_once() {
     let mut redis = ultra_domain::redis_conn::connect(&redis_url()).await.unwrap();
     let _: i64 = redis::cmd("RPUSH").arg(&active).arg(&push_id).query_async(&mut redis).await.unwrap();
 
-    let _workers = [start_worker(&db, &redis_url(), &prefix, &[]).await, start_worker(&db, &redis_url(), &prefix, &[]).await];
+    let _workers = [
+        start_worker(&db, &redis_url(), &prefix, &[]).await,
+        start_worker(&db, &redis_url(), &prefix, &[]).await,
+    ];
     assert_eq!(jobs.finished(&id, Duration::from_secs(15)).await.status, JobStatus::Succeeded);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(jobs.probe_effects().await.get(&id), Some(&1));
     assert_eq!(jobs.job(&id).await.attempts, 1);
+}
+
+#[tokio::test]
+async fn the_maintenance_schedules_purge_and_expire() {
+    use sea_orm::{ActiveModelTrait, Set};
+    use ultra_entity::{idempotency_keys, tokens};
+
+    let db = TestDb::new().await;
+    let prefix = unique_prefix();
+    let conn = db.connect().await;
+    let user_id = db.create_user("maint@ultra.test", Some("password-123"), "user", &[]);
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    let key = idempotency_keys::ActiveModel {
+        scope: Set(user_id.clone()),
+        key: Set("old-key".into()),
+        endpoint: Set("POST /api/v1/admin/users".into()),
+        request_hash: Set("0".repeat(64)),
+        state: Set(idempotency_keys::IdempotencyState::Completed),
+        locked_at: Set(long_ago),
+        expires_at: Set(long_ago),
+        created_at: Set(long_ago),
+        ..Default::default()
+    }
+    .insert(&conn)
+    .await
+    .unwrap();
+    let token = tokens::ActiveModel {
+        id: Set("tok_old".into()),
+        jti: Set("old-jti".into()),
+        user_id: Set(user_id),
+        name: Set("login".into()),
+        status: Set(tokens::TokenStatus::Active),
+        expires_at: Set(long_ago),
+        custom_claims: Set(None),
+        created_by: Set(None),
+        created_at: Set(long_ago),
+        revoked_at: Set(None),
+    }
+    .insert(&conn)
+    .await
+    .unwrap();
+    let jobs = Jobs::connect(&db, &redis_url(), &prefix).await;
+    let finished = jobs.enqueue_probe(&probe(0, ProbeOutcome::Succeed), None, None).await;
+    let _worker = start_worker(&db, &redis_url(), &prefix, &[]).await;
+    jobs.finished(&finished, Duration::from_secs(10)).await;
+
+    let every_second = serde_json::json!({
+        "purge-idempotency-keys": "* * * * * *",
+        "expire-tokens": "* * * * * *",
+        "purge-finished-jobs": "* * * * * *",
+    });
+    ultra_domain::runtime_config::RuntimeConfig::set(&conn, "schedules", every_second, None).await.unwrap();
+    ultra_domain::runtime_config::RuntimeConfig::set(&conn, "jobRetentionDays", serde_json::json!(0), None)
+        .await
+        .unwrap();
+    let _scheduler = start_scheduler(&db, &redis_url(), &prefix, &[]).await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let key_gone = idempotency_keys::Entity::find_by_id(key.id).one(&conn).await.unwrap().is_none();
+        let token_expired =
+            tokens::Entity::find_by_id(token.id.clone()).one(&conn).await.unwrap().unwrap().status
+                == tokens::TokenStatus::Expired;
+        let job_purged =
+            ultra_entity::jobs::Entity::find_by_id(finished.clone()).one(&conn).await.unwrap().is_none();
+        if key_gone && token_expired && job_purged {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "key gone {key_gone}, token expired {token_expired}, job purged {job_purged}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -7,8 +7,8 @@ use std::{
 };
 
 use apalis::prelude::*;
-use futures::FutureExt;
 use apalis_redis::RedisStorage;
+use futures::FutureExt;
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 use ultra_jobs::{Delivery, QueueClient, runner::Runner};
@@ -23,7 +23,11 @@ const MAX_BATCH: usize = 16;
 /// none unwinds into apalis's worker loop, which would end the consumer (and without a
 /// supervisor, the process). The runner also catches a handler's panic itself, to record it as
 /// a failed attempt.
-async fn run_delivery(delivery: Delivery, task_id: TaskId, runner: Data<Arc<Runner>>) -> Result<(), BoxDynError> {
+async fn run_delivery(
+    delivery: Delivery,
+    task_id: TaskId,
+    runner: Data<Arc<Runner>>,
+) -> Result<(), BoxDynError> {
     let push_id = task_id.to_string();
     match AssertUnwindSafe(runner.0.execute(&delivery.job, &push_id)).catch_unwind().await {
         Ok(outcome) => outcome.map(|_| ()).map_err(Into::into),
@@ -74,7 +78,9 @@ pub async fn supervise(
             break;
         }
         match outcome {
-            Ok(()) => tracing::warn!(queue = %name, worker = %worker_name, "queue consumer stopped; restarting it"),
+            Ok(()) => {
+                tracing::warn!(queue = %name, worker = %worker_name, "queue consumer stopped; restarting it")
+            }
             Err(err) => {
                 tracing::error!(queue = %name, worker = %worker_name, error = %err, "queue consumer failed; restarting it");
             }
@@ -89,14 +95,22 @@ pub async fn supervise(
 /// Resolves when the consumer's heartbeat, as apalis records it in the workers set, is older
 /// than the orphan window: by then other workers treat it as dead and re-enqueue its jobs, so
 /// it must be replaced. Its in-flight jobs are dropped with it and re-run elsewhere.
-async fn watchdog(mut redis: ConnectionManager, workers_set: String, worker_name: String, settings: &WorkerSettings) -> String {
+async fn watchdog(
+    mut redis: ConnectionManager,
+    workers_set: String,
+    worker_name: String,
+    settings: &WorkerSettings,
+) -> String {
     let window = settings.heartbeat * u32::try_from(settings.missed_heartbeats).unwrap_or(u32::MAX);
     let mut last_alive = Instant::now();
     loop {
         tokio::time::sleep(settings.heartbeat).await;
         let seen: redis::RedisResult<Option<f64>> =
             redis::cmd("ZSCORE").arg(&workers_set).arg(&worker_name).query_async(&mut redis).await;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
         if let Ok(Some(heartbeat)) = seen
             && now - heartbeat < settings.heartbeat.as_secs_f64() * 2.0
         {

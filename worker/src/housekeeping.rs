@@ -20,8 +20,10 @@ pub async fn run(queue: QueueClient, queues: Vec<String>, shutdown: Cancellation
             if round.is_multiple_of(DEPTH_EVERY)
                 && let Ok((active, scheduled)) = queue.depth(name).await
             {
-                metrics::gauge!("job_queue_depth", "queue" => name.clone(), "state" => "due").set(active as f64);
-                metrics::gauge!("job_queue_depth", "queue" => name.clone(), "state" => "delayed").set(scheduled as f64);
+                metrics::gauge!("job_queue_depth", "queue" => name.clone(), "state" => "due")
+                    .set(active as f64);
+                metrics::gauge!("job_queue_depth", "queue" => name.clone(), "state" => "delayed")
+                    .set(scheduled as f64);
             }
         }
         round = round.wrapping_add(1);

@@ -1,12 +1,12 @@
 //! The worker's operational endpoints: `/healthz`, `/readyz`, `/metrics`.
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use poem::{
     EndpointExt, IntoResponse, Route, Server, get, handler,
     http::StatusCode,
     listener::TcpListener,
     web::{Data, Json},
 };
-use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
@@ -49,5 +49,7 @@ pub async fn serve(
         .data(db)
         .data(redis)
         .data(metrics_handle);
-    Server::new(TcpListener::bind(addr)).run_with_graceful_shutdown(app, shutdown.cancelled_owned(), None).await
+    Server::new(TcpListener::bind(addr))
+        .run_with_graceful_shutdown(app, shutdown.cancelled_owned(), None)
+        .await
 }

@@ -153,7 +153,8 @@ impl JobsApi {
                 .await?
                 .ok_or_else(|| ApiError::not_found("job"))?
         };
-        Ok(Reply::new(JobView::from(job)).with_header("Preference-Applied", format!("wait={}", wait.as_secs())))
+        Ok(Reply::new(JobView::from(job))
+            .with_header("Preference-Applied", format!("wait={}", wait.as_secs())))
     }
 }
 

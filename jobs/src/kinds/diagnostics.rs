@@ -38,7 +38,9 @@ impl Job for Probe {
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
         tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
         match self.outcome {
-            ProbeOutcome::Fail => Err(JobError::Transient(format!("probe failure on attempt {}", ctx.attempt))),
+            ProbeOutcome::Fail => {
+                Err(JobError::Transient(format!("probe failure on attempt {}", ctx.attempt)))
+            }
             ProbeOutcome::Panic => panic!("probe panic on attempt {}", ctx.attempt),
             ProbeOutcome::Succeed => {
                 let txn = begin_write(&ctx.db).await?;

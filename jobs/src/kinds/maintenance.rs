@@ -72,7 +72,12 @@ impl Job for PurgeFinishedJobs {
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention_days));
         let txn = begin_write(&ctx.db).await?;
         let deleted = jobs::Entity::delete_many()
-            .filter(jobs::Column::Status.is_in([JobStatus::Succeeded, JobStatus::Failed, JobStatus::Dead, JobStatus::Cancelled]))
+            .filter(jobs::Column::Status.is_in([
+                JobStatus::Succeeded,
+                JobStatus::Failed,
+                JobStatus::Dead,
+                JobStatus::Cancelled,
+            ]))
             .filter(jobs::Column::FinishedAt.lte(cutoff))
             .filter(jobs::Column::Id.ne(&ctx.job.id))
             .exec(&txn)
