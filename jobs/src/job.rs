@@ -1,6 +1,6 @@
 //! What a job kind is, and what its handler may do.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, pin::Pin, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -95,6 +95,21 @@ impl JobContext {
             .exec(txn)
             .await?;
         if updated.rows_affected == 1 { Ok(Completed(())) } else { Err(JobError::AlreadyCompleted) }
+    }
+
+    /// Runs `effect` in a write transaction and records the job's completion, with the effect's
+    /// result, in that same transaction: the usual shape of a handler that changes the database.
+    pub async fn finish<F>(&self, effect: F) -> Result<Completed, JobError>
+    where
+        F: for<'t> FnOnce(
+            &'t DatabaseTransaction,
+        ) -> Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send + 't>>,
+    {
+        let txn = ultra_domain::db::begin_write(&self.db).await?;
+        let result = effect(&txn).await?;
+        let completed = self.complete(&txn, result).await?;
+        txn.commit().await?;
+        Ok(completed)
     }
 
     /// The attempt log with this attempt appended; the last [`MAX_LOGGED_ATTEMPTS`] are kept.

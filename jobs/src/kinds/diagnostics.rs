@@ -6,10 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use ultra_domain::{
-    audit::{self, Actor, AuditEvent},
-    db::begin_write,
-};
+use ultra_domain::audit::{self, Actor, AuditEvent};
 
 use crate::job::{Completed, Job, JobContext, JobError};
 
@@ -43,21 +40,21 @@ impl Job for Probe {
             }
             ProbeOutcome::Panic => panic!("probe panic on attempt {}", ctx.attempt),
             ProbeOutcome::Succeed => {
-                let txn = begin_write(&ctx.db).await?;
-                audit::record(
-                    &txn,
-                    &Actor::default(),
-                    AuditEvent {
-                        action: PROBE_AUDIT_ACTION,
-                        entity_type: "job",
-                        entity_id: Some(&ctx.job.id),
-                        details: Some(json!({ "worker": ctx.worker_id })),
-                    },
-                )
-                .await?;
-                let completed = ctx.complete(&txn, json!({ "slept_ms": self.sleep_ms })).await?;
-                txn.commit().await?;
-                Ok(completed)
+                let (job_id, worker) = (ctx.job.id.clone(), ctx.worker_id.clone());
+                let slept_ms = self.sleep_ms;
+                ctx.finish(|txn| {
+                    Box::pin(async move {
+                        let event = AuditEvent {
+                            action: PROBE_AUDIT_ACTION,
+                            entity_type: "job",
+                            entity_id: Some(&job_id),
+                            details: Some(json!({ "worker": worker })),
+                        };
+                        audit::record(txn, &Actor::default(), event).await?;
+                        Ok(json!({ "slept_ms": slept_ms }))
+                    })
+                })
+                .await
             }
         }
     }

@@ -5,7 +5,7 @@ use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use ultra_domain::{db::begin_write, runtime_config::RuntimeConfig};
+use ultra_domain::runtime_config::RuntimeConfig;
 use ultra_entity::{
     idempotency_keys,
     jobs::{self, JobStatus},
@@ -24,14 +24,16 @@ impl Job for PurgeIdempotencyKeys {
     const MAX_ATTEMPTS: i32 = 3;
 
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
-        let txn = begin_write(&ctx.db).await?;
-        let deleted = idempotency_keys::Entity::delete_many()
-            .filter(idempotency_keys::Column::ExpiresAt.lte(Utc::now()))
-            .exec(&txn)
-            .await?;
-        let completed = ctx.complete(&txn, json!({ "deleted": deleted.rows_affected })).await?;
-        txn.commit().await?;
-        Ok(completed)
+        ctx.finish(|txn| {
+            Box::pin(async move {
+                let deleted = idempotency_keys::Entity::delete_many()
+                    .filter(idempotency_keys::Column::ExpiresAt.lte(Utc::now()))
+                    .exec(txn)
+                    .await?;
+                Ok(json!({ "deleted": deleted.rows_affected }))
+            })
+        })
+        .await
     }
 }
 
@@ -45,16 +47,18 @@ impl Job for ExpireTokens {
     const MAX_ATTEMPTS: i32 = 3;
 
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
-        let txn = begin_write(&ctx.db).await?;
-        let expired = tokens::Entity::update_many()
-            .col_expr(tokens::Column::Status, Expr::value(TokenStatus::Expired))
-            .filter(tokens::Column::Status.eq(TokenStatus::Active))
-            .filter(tokens::Column::ExpiresAt.lte(Utc::now()))
-            .exec(&txn)
-            .await?;
-        let completed = ctx.complete(&txn, json!({ "expired": expired.rows_affected })).await?;
-        txn.commit().await?;
-        Ok(completed)
+        ctx.finish(|txn| {
+            Box::pin(async move {
+                let expired = tokens::Entity::update_many()
+                    .col_expr(tokens::Column::Status, Expr::value(TokenStatus::Expired))
+                    .filter(tokens::Column::Status.eq(TokenStatus::Active))
+                    .filter(tokens::Column::ExpiresAt.lte(Utc::now()))
+                    .exec(txn)
+                    .await?;
+                Ok(json!({ "expired": expired.rows_affected }))
+            })
+        })
+        .await
     }
 }
 
@@ -70,20 +74,23 @@ impl Job for PurgeFinishedJobs {
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
         let retention_days = RuntimeConfig::load(&ctx.db).await?.job_retention_days;
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention_days));
-        let txn = begin_write(&ctx.db).await?;
-        let deleted = jobs::Entity::delete_many()
-            .filter(jobs::Column::Status.is_in([
-                JobStatus::Succeeded,
-                JobStatus::Failed,
-                JobStatus::Dead,
-                JobStatus::Cancelled,
-            ]))
-            .filter(jobs::Column::FinishedAt.lte(cutoff))
-            .filter(jobs::Column::Id.ne(&ctx.job.id))
-            .exec(&txn)
-            .await?;
-        let completed = ctx.complete(&txn, json!({ "deleted": deleted.rows_affected })).await?;
-        txn.commit().await?;
-        Ok(completed)
+        let own_id = ctx.job.id.clone();
+        ctx.finish(|txn| {
+            Box::pin(async move {
+                let deleted = jobs::Entity::delete_many()
+                    .filter(jobs::Column::Status.is_in([
+                        JobStatus::Succeeded,
+                        JobStatus::Failed,
+                        JobStatus::Dead,
+                        JobStatus::Cancelled,
+                    ]))
+                    .filter(jobs::Column::FinishedAt.lte(cutoff))
+                    .filter(jobs::Column::Id.ne(own_id))
+                    .exec(txn)
+                    .await?;
+                Ok(json!({ "deleted": deleted.rows_affected }))
+            })
+        })
+        .await
     }
 }
