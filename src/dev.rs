@@ -2,7 +2,7 @@
 
 use rand::{Rng, distr::Alphanumeric};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use ultra_domain::runtime_config::RuntimeConfig;
+use ultra_domain::{runtime_config::RuntimeConfig, secrets::SecretBox};
 use ultra_entity::users::{self, UserRole};
 
 use crate::{
@@ -13,6 +13,7 @@ use crate::{
 
 const ADMIN_EMAIL: &str = "admin@ultra.local";
 const MERCHANT_EMAIL: &str = "merchant@ultra.local";
+const DEV_KEYS_FILE: &str = "ultra-dev-keys.json";
 
 pub async fn run(
     db: DatabaseArgs,
@@ -31,13 +32,10 @@ pub async fn run(
     if std::env::var_os("AUTH_COOKIE_SECURE").is_none() {
         api.auth_cookie_secure = false;
     }
-    let secret = api.jwt_secret.clone().unwrap_or_else(|| {
-        tracing::info!("ULTRA_JWT_SECRET is unset: using a random key, so logins end when ultra dev stops");
-        random_string(48)
-    });
+    let keys = dev_keys(&api)?;
     let metrics = telemetry::init_metrics()?;
     let state =
-        services::api_state(database.clone(), redis_conn.clone(), &secret, &api, &redis, metrics.clone())?;
+        services::api_state(database.clone(), redis_conn.clone(), &keys, &api, &redis, metrics.clone())?;
     let queue = ultra_jobs::QueueClient::new(redis_conn.clone(), &redis.redis_prefix);
     let shutdown = shutdown::on_signal();
     println!(
@@ -120,6 +118,38 @@ async fn seed(db: &DatabaseConnection) -> anyhow::Result<()> {
          merchant  {MERCHANT_EMAIL:<22} {merchant_password}\n"
     );
     Ok(())
+}
+
+/// The keys from the environment, or else from `ultra-dev-keys.json` in the working folder,
+/// made up on first start and kept there so that logins and stored secrets survive a restart.
+fn dev_keys(api: &ApiArgs) -> anyhow::Result<services::Keys> {
+    let path = std::path::Path::new(DEV_KEYS_FILE);
+    let mut stored: serde_json::Map<String, serde_json::Value> = match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)?,
+        Err(_) => serde_json::Map::new(),
+    };
+    let mut changed = false;
+    let mut pick = |from_env: &Option<String>, name: &str, generate: &dyn Fn() -> String| -> String {
+        if let Some(value) = from_env {
+            return value.clone();
+        }
+        if let Some(value) = stored.get(name).and_then(|v| v.as_str()) {
+            return value.to_owned();
+        }
+        let value = generate();
+        stored.insert(name.to_owned(), serde_json::Value::String(value.clone()));
+        changed = true;
+        value
+    };
+    let keys = services::Keys {
+        jwt_secret: pick(&api.jwt_secret, "jwtSecret", &|| random_string(48)),
+        encryption_key: pick(&api.encryption_key, "encryptionKey", &SecretBox::generate_key),
+    };
+    if changed {
+        std::fs::write(path, serde_json::to_string_pretty(&stored)?)?;
+        println!("Keys for this install were written to {DEV_KEYS_FILE}; keep it with ultra.db.");
+    }
+    Ok(keys)
 }
 
 fn random_string(len: usize) -> String {

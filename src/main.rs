@@ -24,11 +24,8 @@ async fn main() -> anyhow::Result<()> {
             let db = services::database(&db).await?;
             services::require_migrated(&db).await?;
             let redis_conn = services::redis(&redis.redis_url).await?;
-            let secret = api.jwt_secret.clone().ok_or_else(|| {
-                anyhow::anyhow!("ULTRA_JWT_SECRET is required: set it to a random string of 32+ bytes")
-            })?;
-            let state =
-                services::api_state(db, redis_conn, &secret, &api, &redis, telemetry::init_metrics()?)?;
+            let keys = services::Keys::required(&api)?;
+            let state = services::api_state(db, redis_conn, &keys, &api, &redis, telemetry::init_metrics()?)?;
             ultra_api::serve(state, &api.api_addr, shutdown::on_signal().cancelled_owned()).await?;
         }
         Command::Worker { db, redis, worker } => {

@@ -7,7 +7,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use ultra_api::{ApiConfig, AppState};
-use ultra_domain::auth_tokens::TokenSigner;
+use ultra_domain::{auth_tokens::TokenSigner, secrets::SecretBox};
 use ultra_migration::{Migrator, MigratorTrait};
 
 use crate::settings::{ApiArgs, DatabaseArgs, RedisArgs, SchedulerArgs, WorkerArgs};
@@ -51,15 +51,36 @@ fn redis_missing(url: &str, cause: &str) -> anyhow::Error {
     )
 }
 
+/// The keys the API signs tokens and seals secrets with.
+pub struct Keys {
+    pub jwt_secret: String,
+    pub encryption_key: String,
+}
+
+impl Keys {
+    /// Both keys from the environment, as production requires.
+    pub fn required(api: &ApiArgs) -> anyhow::Result<Self> {
+        Ok(Self {
+            jwt_secret: api.jwt_secret.clone().ok_or_else(|| {
+                anyhow::anyhow!("ULTRA_JWT_SECRET is required: set it to a random string of 32+ bytes")
+            })?,
+            encryption_key: api.encryption_key.clone().ok_or_else(|| {
+                anyhow::anyhow!("ULTRA_ENCRYPTION_KEY is required: set it to 32 random bytes, base64 (openssl rand -base64 32)")
+            })?,
+        })
+    }
+}
+
 pub fn api_state(
     db: DatabaseConnection,
     redis: ConnectionManager,
-    jwt_secret: &str,
+    keys: &Keys,
     api: &ApiArgs,
     redis_args: &RedisArgs,
     metrics: PrometheusHandle,
 ) -> anyhow::Result<AppState> {
-    let signer = TokenSigner::new(jwt_secret)?;
+    let signer = TokenSigner::new(&keys.jwt_secret)?;
+    let sealer = SecretBox::from_base64(&keys.encryption_key)?;
     let config = ApiConfig {
         auth_token_ttl: Duration::from_secs(api.auth_cookie_ttl_seconds),
         cookie_secure: api.auth_cookie_secure,
@@ -69,7 +90,7 @@ pub fn api_state(
         public_url: api.public_url.clone(),
     };
     let pubsub = redis::Client::open(redis_args.redis_url.as_str())?;
-    Ok(AppState::new(db, redis, pubsub, signer, config, metrics))
+    Ok(AppState::new(db, redis, pubsub, signer, sealer, config, metrics))
 }
 
 pub fn worker_settings(args: &WorkerArgs) -> ultra_worker::WorkerSettings {

@@ -154,6 +154,11 @@ pub struct ApiArgs {
     /// makes one up when it is unset.
     #[arg(long, env = "ULTRA_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// AES-256 key (32 bytes, base64) sealing secrets stored in the database: provider
+    /// credentials, webhook secrets, social tokens. Required by `ultra api`; `ultra dev` makes
+    /// one up when it is unset and keeps it beside its database.
+    #[arg(long, env = "ULTRA_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
     /// Lifetime of login tokens and of the `auth_token` cookie.
     #[arg(long, env = "AUTH_COOKIE_TTL_SECONDS", default_value_t = 86_400)]
     pub auth_cookie_ttl_seconds: u64,

@@ -19,14 +19,16 @@ use crate::{
         auth::{AdminAuthApi, AuthApi},
         jobs::JobsApi,
         platform::PlatformApi,
+        providers::{AdminProvidersApi, MerchantProvidersApi},
     },
 };
 
-type Apis = (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi, JobsApi);
+type Apis =
+    (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi, JobsApi, MerchantProvidersApi, AdminProvidersApi);
 
 fn service(server_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi, JobsApi),
+        (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi, JobsApi, MerchantProvidersApi, AdminProvidersApi),
         "Ultra",
         env!("CARGO_PKG_VERSION"),
     )

@@ -3,7 +3,7 @@ use std::{sync::Arc, time::Duration};
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
-use ultra_domain::{auth_tokens::TokenSigner, runtime_config::RuntimeConfigStore};
+use ultra_domain::{auth_tokens::TokenSigner, runtime_config::RuntimeConfigStore, secrets::SecretBox};
 use ultra_jobs::QueueClient;
 
 /// Settings the API reads from the environment at start; runtime settings live in
@@ -34,6 +34,8 @@ pub struct Inner {
     pub queue: QueueClient,
     pub runtime: RuntimeConfigStore,
     pub signer: TokenSigner,
+    /// Seals and opens secrets stored in the database.
+    pub sealer: SecretBox,
     pub config: ApiConfig,
     pub metrics: PrometheusHandle,
 }
@@ -44,12 +46,13 @@ impl AppState {
         redis: ConnectionManager,
         pubsub: redis::Client,
         signer: TokenSigner,
+        sealer: SecretBox,
         config: ApiConfig,
         metrics: PrometheusHandle,
     ) -> Self {
         let runtime = RuntimeConfigStore::new(db.clone(), Duration::from_secs(2));
         let queue = QueueClient::new(redis.clone(), config.redis_prefix.clone());
-        Self(Arc::new(Inner { db, redis, pubsub, queue, runtime, signer, config, metrics }))
+        Self(Arc::new(Inner { db, redis, pubsub, queue, runtime, signer, sealer, config, metrics }))
     }
 }
 

@@ -9,8 +9,10 @@ pub mod health;
 pub mod ids;
 pub mod ledger;
 pub mod passwords;
+pub mod provider_configs;
 pub mod redis_conn;
 pub mod runtime_config;
+pub mod secrets;
 pub mod users;
 
 pub use error::{DomainError, DomainResult};

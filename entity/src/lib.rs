@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod ledger_accounts;
 pub mod ledger_entries;
 pub mod ledger_postings;
+pub mod provider_configs;
 pub mod runtime_config;
 pub mod tokens;
 pub mod users;

@@ -20,6 +20,8 @@ use ultra_entity::{
 use ultra_jobs::kinds::diagnostics::{PROBE_AUDIT_ACTION, Probe};
 
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+/// 32 bytes, base64: the key test processes seal stored secrets with.
+pub const ENCRYPTION_KEY: &str = "dWx0cmEtdGVzdC1lbmNyeXB0aW9uLWtleS0zMmJ5dGU=";
 pub const ADMIN_EMAIL: &str = "root@ultra.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const MERCHANT_EMAIL: &str = "shop@ultra.test";
@@ -211,6 +213,7 @@ pub fn spawn_ultra(
         .env("REDIS_URL", redis_url)
         .env("ULTRA_REDIS_PREFIX", redis_prefix)
         .env("ULTRA_JWT_SECRET", JWT_SECRET)
+        .env("ULTRA_ENCRYPTION_KEY", ENCRYPTION_KEY)
         .env("RUST_LOG", "info")
         .stdout(Stdio::from(log_file.try_clone().expect("clone log")))
         .stderr(Stdio::from(log_file));

@@ -38,6 +38,18 @@ impl Principal {
         }
     }
 
+    /// The merchant this caller acts for: themselves, or the primary merchant for an admin
+    /// under `X-App-Context: merchant`.
+    pub fn merchant(&self) -> Result<&users::Model, ApiError> {
+        match &self.acting_as {
+            Some(merchant) => Ok(merchant),
+            None if self.user.role == UserRole::User => Ok(&self.user),
+            None => Err(ApiError::forbidden(
+                "this operation is for merchant accounts; admins send X-App-Context: merchant",
+            )),
+        }
+    }
+
     pub fn require_super_admin(&self) -> Result<(), ApiError> {
         self.require_admin()?;
         if self.user.is_super_admin {

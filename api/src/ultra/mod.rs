@@ -4,6 +4,7 @@ pub mod admin_users;
 pub mod auth;
 pub mod jobs;
 pub mod platform;
+pub mod providers;
 pub mod views;
 
 use poem_openapi::Tags;
@@ -16,6 +17,8 @@ pub enum ApiTags {
     Admin,
     /// Status of asynchronous operations
     Jobs,
+    /// Merchant payment provider configuration
+    MerchantProviders,
     /// Health, readiness and metrics
     Platform,
 }

@@ -1,0 +1,245 @@
+//! Provider configurations: which settings each provider takes, which of them are secret, and
+//! storing them with the secrets sealed.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    Set,
+};
+use serde_json::{Map, Value};
+use ultra_entity::provider_configs::{self, ProviderMode};
+
+use crate::{
+    DomainError, DomainResult, ids,
+    secrets::{MASK, SecretBox, mask},
+};
+
+/// The scope of the configuration every merchant without their own uses.
+pub const GLOBAL: &str = "global";
+const MAX_VALUE_LEN: usize = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    Mvola,
+    Airtel,
+    Orange,
+}
+
+/// The settings a provider takes; `required_live` must all be present before it can go live.
+pub struct Spec {
+    pub settings: &'static [&'static str],
+    pub secrets: &'static [&'static str],
+    pub required_live: &'static [&'static str],
+}
+
+impl Provider {
+    pub const ALL: [Self; 3] = [Self::Mvola, Self::Airtel, Self::Orange];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mvola => "mvola",
+            Self::Airtel => "airtel",
+            Self::Orange => "orange",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Per the providers' own credential models: MVola's consumer key pair and merchant
+    /// MSISDN, Airtel's OAuth client and country/currency headers, Orange WebPay's OAuth client
+    /// and merchant key with its country path segment.
+    pub fn spec(self) -> Spec {
+        match self {
+            Self::Mvola => Spec {
+                settings: &["baseUrl", "consumerKey", "merchantMsisdn", "partnerName"],
+                secrets: &["consumerSecret"],
+                required_live: &["baseUrl", "consumerKey", "consumerSecret", "merchantMsisdn", "partnerName"],
+            },
+            Self::Airtel => Spec {
+                settings: &["baseUrl", "clientId", "country", "currency"],
+                secrets: &["clientSecret"],
+                required_live: &["baseUrl", "clientId", "clientSecret", "country", "currency"],
+            },
+            Self::Orange => Spec {
+                settings: &["baseUrl", "clientId", "countrySegment", "currency", "returnUrl", "cancelUrl"],
+                secrets: &["clientSecret", "merchantKey"],
+                required_live: &[
+                    "baseUrl",
+                    "clientId",
+                    "clientSecret",
+                    "merchantKey",
+                    "countrySegment",
+                    "currency",
+                ],
+            },
+        }
+    }
+}
+
+/// What a client sends: the switches, and the provider's settings by name.
+pub struct ConfigInput {
+    pub enabled: Option<bool>,
+    pub mode: Option<ProviderMode>,
+    pub values: BTreeMap<String, String>,
+}
+
+fn check_value(field: &str, value: &str) -> DomainResult<()> {
+    let invalid = |message: &str| Err(DomainError::validation(field, message));
+    if value.chars().count() > MAX_VALUE_LEN {
+        return invalid("is longer than 500 characters");
+    }
+    if value.contains('\0') {
+        return invalid("must not contain NUL characters");
+    }
+    match field {
+        "baseUrl" | "returnUrl" | "cancelUrl"
+            if !(value.starts_with("https://") || value.starts_with("http://")) =>
+        {
+            invalid("must be an http(s) URL")
+        }
+        "merchantMsisdn"
+            if !(value.len() == 10
+                && value.starts_with("03")
+                && value.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            invalid("must be a local Malagasy number such as 0343500004")
+        }
+        "country" if !(value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase())) => {
+            invalid("must be an ISO 3166 alpha-2 code such as MG")
+        }
+        "currency" if !(value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase())) => {
+            invalid("must be an ISO 4217 code such as MGA")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Creates or replaces the configuration of `provider` in `scope`. Settings not sent are
+/// removed; a secret sent masked (`****…`) keeps the stored one.
+pub async fn upsert(
+    db: &impl ConnectionTrait,
+    sealer: &SecretBox,
+    provider: Provider,
+    scope: &str,
+    input: ConfigInput,
+    updated_by: Option<String>,
+) -> DomainResult<provider_configs::Model> {
+    let spec = provider.spec();
+    let existing = find(db, provider, scope).await?;
+    let stored_secrets = match &existing {
+        Some(model) => reveal(sealer, model)?,
+        None => BTreeMap::new(),
+    };
+    let mut settings = Map::new();
+    let mut secrets = BTreeMap::new();
+    for (field, value) in input.values {
+        if spec.secrets.contains(&field.as_str()) {
+            if value.starts_with(MASK) {
+                let kept = stored_secrets.get(&field).cloned().ok_or_else(|| {
+                    DomainError::validation(&field, "no stored secret to keep: send the secret itself")
+                })?;
+                secrets.insert(field, kept);
+            } else {
+                check_value(&field, &value)?;
+                secrets.insert(field, value);
+            }
+        } else if spec.settings.contains(&field.as_str()) {
+            check_value(&field, &value)?;
+            settings.insert(field, Value::String(value));
+        } else {
+            return Err(DomainError::validation(&field, format!("is not a setting of {}", provider.name())));
+        }
+    }
+    let mode = input.mode.or(existing.as_ref().map(|m| m.mode)).unwrap_or(ProviderMode::Simulation);
+    let enabled = input.enabled.or(existing.as_ref().map(|m| m.enabled)).unwrap_or(true);
+    if mode == ProviderMode::Live
+        && let Some(missing) =
+            spec.required_live.iter().find(|f| !settings.contains_key(**f) && !secrets.contains_key(**f))
+    {
+        return Err(DomainError::validation(*missing, "is required in live mode"));
+    }
+    let sealed = (!secrets.is_empty())
+        .then(|| sealer.seal(&serde_json::to_vec(&secrets).expect("a map of strings serializes")));
+    let now = Utc::now();
+    let model = match existing {
+        Some(model) => {
+            let mut active = model.into_active_model();
+            active.enabled = Set(enabled);
+            active.mode = Set(mode);
+            active.settings = Set(Value::Object(settings));
+            active.sealed_secrets = Set(sealed);
+            active.updated_by = Set(updated_by);
+            active.updated_at = Set(now);
+            active.update(db).await?
+        }
+        None => {
+            provider_configs::ActiveModel {
+                id: Set(ids::new_id("pcfg")),
+                provider: Set(provider.name().to_owned()),
+                scope: Set(scope.to_owned()),
+                enabled: Set(enabled),
+                mode: Set(mode),
+                settings: Set(Value::Object(settings)),
+                sealed_secrets: Set(sealed),
+                updated_by: Set(updated_by),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(db)
+            .await?
+        }
+    };
+    Ok(model)
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    provider: Provider,
+    scope: &str,
+) -> DomainResult<Option<provider_configs::Model>> {
+    Ok(provider_configs::Entity::find()
+        .filter(provider_configs::Column::Provider.eq(provider.name()))
+        .filter(provider_configs::Column::Scope.eq(scope))
+        .one(db)
+        .await?)
+}
+
+pub async fn list(db: &impl ConnectionTrait, scope: &str) -> DomainResult<Vec<provider_configs::Model>> {
+    Ok(provider_configs::Entity::find()
+        .filter(provider_configs::Column::Scope.eq(scope))
+        .order_by_asc(provider_configs::Column::Provider)
+        .all(db)
+        .await?)
+}
+
+/// Deletes the configuration; `false` if there was none.
+pub async fn delete(db: &impl ConnectionTrait, provider: Provider, scope: &str) -> DomainResult<bool> {
+    let deleted = provider_configs::Entity::delete_many()
+        .filter(provider_configs::Column::Provider.eq(provider.name()))
+        .filter(provider_configs::Column::Scope.eq(scope))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected > 0)
+}
+
+/// The decrypted secrets of a configuration.
+pub fn reveal(sealer: &SecretBox, model: &provider_configs::Model) -> DomainResult<BTreeMap<String, String>> {
+    match &model.sealed_secrets {
+        None => Ok(BTreeMap::new()),
+        Some(sealed) => serde_json::from_slice(&sealer.open(sealed)?)
+            .map_err(|err| DomainError::Internal(format!("stored secrets are not a map: {err}"))),
+    }
+}
+
+/// The settings with every secret masked, as clients see them.
+pub fn masked(sealer: &SecretBox, model: &provider_configs::Model) -> DomainResult<Map<String, Value>> {
+    let mut view = model.settings.as_object().cloned().unwrap_or_default();
+    for (field, secret) in reveal(sealer, model)? {
+        view.insert(field, Value::String(mask(&secret)));
+    }
+    Ok(view)
+}
