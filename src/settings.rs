@@ -182,7 +182,7 @@ pub struct SandboxArgs {
 #[derive(Args, Clone)]
 pub struct WorkerArgs {
     /// Queues to consume and how many jobs of each may run at once: `name=concurrency,…`.
-    #[arg(long, env = "ULTRA_WORKER_QUEUES", default_value = "default=16,maintenance=2", value_parser = parse_queues)]
+    #[arg(long, env = "ULTRA_WORKER_QUEUES", default_value = "default=16,payments=16,maintenance=2", value_parser = parse_queues)]
     pub worker_queues: QueueList,
     /// apalis heartbeat; a worker silent for heartbeat × missed heartbeats is presumed dead and
     /// its jobs are re-run elsewhere.

@@ -18,17 +18,35 @@ use crate::{
         admin_users::AdminUsersApi,
         auth::{AdminAuthApi, AuthApi},
         jobs::JobsApi,
+        payments::PaymentsApi,
         platform::PlatformApi,
         providers::{AdminProvidersApi, MerchantProvidersApi},
     },
 };
 
-type Apis =
-    (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi, JobsApi, MerchantProvidersApi, AdminProvidersApi);
+type Apis = (
+    PlatformApi,
+    AuthApi,
+    AdminAuthApi,
+    AdminUsersApi,
+    JobsApi,
+    MerchantProvidersApi,
+    AdminProvidersApi,
+    PaymentsApi,
+);
 
 fn service(server_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (PlatformApi, AuthApi, AdminAuthApi, AdminUsersApi, JobsApi, MerchantProvidersApi, AdminProvidersApi),
+        (
+            PlatformApi,
+            AuthApi,
+            AdminAuthApi,
+            AdminUsersApi,
+            JobsApi,
+            MerchantProvidersApi,
+            AdminProvidersApi,
+            PaymentsApi,
+        ),
         "Ultra",
         env!("CARGO_PKG_VERSION"),
     )

@@ -208,6 +208,18 @@ pub async fn find(
         .await?)
 }
 
+/// The configuration that applies to a merchant: their own, else the global one.
+pub async fn effective(
+    db: &impl ConnectionTrait,
+    provider: Provider,
+    merchant_id: &str,
+) -> DomainResult<Option<provider_configs::Model>> {
+    match find(db, provider, merchant_id).await? {
+        Some(own) => Ok(Some(own)),
+        None => find(db, provider, GLOBAL).await,
+    }
+}
+
 pub async fn list(db: &impl ConnectionTrait, scope: &str) -> DomainResult<Vec<provider_configs::Model>> {
     Ok(provider_configs::Entity::find()
         .filter(provider_configs::Column::Scope.eq(scope))

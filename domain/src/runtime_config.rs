@@ -26,6 +26,10 @@ pub struct RuntimeConfig {
     pub primary_merchant_id: Option<String>,
     /// Login attempts allowed per client IP and window.
     pub login_rate_limit: RateLimitRule,
+    /// A payment still pending this long after creation expires.
+    pub payment_expiry_seconds: u64,
+    /// `POST /api/v1/payments` requests allowed per merchant user and window.
+    pub payment_rate_limit: RateLimitRule,
     /// Finished job rows older than this are deleted.
     pub job_retention_days: u32,
     /// Cron expressions (with a seconds field) overriding a schedule's default, by name.
@@ -39,6 +43,8 @@ impl Default for RuntimeConfig {
             idempotency_ttl: IdempotencyTtl::default(),
             primary_merchant_id: None,
             login_rate_limit: RateLimitRule { limit: 10, window_seconds: 60 },
+            payment_expiry_seconds: 15 * 60,
+            payment_rate_limit: RateLimitRule { limit: 30, window_seconds: 60 },
             job_retention_days: 30,
             schedules: BTreeMap::new(),
         }

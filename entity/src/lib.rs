@@ -4,11 +4,13 @@
 //! support: strings for ids and enums, `i64` minor units for money, JSON for free-form data.
 
 pub mod audit_logs;
+pub mod events;
 pub mod idempotency_keys;
 pub mod jobs;
 pub mod ledger_accounts;
 pub mod ledger_entries;
 pub mod ledger_postings;
+pub mod payments;
 pub mod provider_configs;
 pub mod runtime_config;
 pub mod tokens;

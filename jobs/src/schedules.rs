@@ -5,7 +5,10 @@ use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::{
     enqueue::{Enqueued, NewJob, enqueue},
-    kinds::maintenance::{ExpireTokens, PurgeFinishedJobs, PurgeIdempotencyKeys},
+    kinds::{
+        maintenance::{ExpireTokens, PurgeFinishedJobs, PurgeIdempotencyKeys},
+        payments::ExpirePayments,
+    },
 };
 
 pub struct Schedule {
@@ -14,7 +17,8 @@ pub struct Schedule {
     pub default_cron: &'static str,
 }
 
-pub const SCHEDULES: [Schedule; 3] = [
+pub const SCHEDULES: [Schedule; 4] = [
+    Schedule { name: "expire-payments", default_cron: "0 * * * * *" },
     Schedule { name: "purge-idempotency-keys", default_cron: "0 */10 * * * *" },
     Schedule { name: "expire-tokens", default_cron: "0 */5 * * * *" },
     Schedule { name: "purge-finished-jobs", default_cron: "0 30 3 * * *" },
@@ -24,6 +28,7 @@ pub const SCHEDULES: [Schedule; 3] = [
 pub async fn enqueue_tick(db: &impl ConnectionTrait, name: &str, tick: i64) -> Result<Enqueued, DbErr> {
     let key = format!("schedule:{name}:{tick}");
     match name {
+        "expire-payments" => enqueue(db, NewJob::new(&ExpirePayments).unique_key(key)).await,
         "purge-idempotency-keys" => enqueue(db, NewJob::new(&PurgeIdempotencyKeys).unique_key(key)).await,
         "expire-tokens" => enqueue(db, NewJob::new(&ExpireTokens).unique_key(key)).await,
         "purge-finished-jobs" => enqueue(db, NewJob::new(&PurgeFinishedJobs).unique_key(key)).await,

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_core;
 mod m20261122_000002_job_delivery;
 mod m20261122_000003_provider_configs;
+mod m20261122_000004_payments;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_core::Migration),
             Box::new(m20261122_000002_job_delivery::Migration),
             Box::new(m20261122_000003_provider_configs::Migration),
+            Box::new(m20261122_000004_payments::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 pub mod admin_users;
 pub mod auth;
 pub mod jobs;
+pub mod payments;
 pub mod platform;
 pub mod providers;
 pub mod views;
@@ -15,6 +16,8 @@ pub enum ApiTags {
     Auth,
     /// Admin user, token, config, audit-log, and provider management
     Admin,
+    /// Payment initiation, polling, refunds, CSV export
+    Payments,
     /// Status of asynchronous operations
     Jobs,
     /// Merchant payment provider configuration

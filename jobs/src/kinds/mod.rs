@@ -2,6 +2,7 @@
 
 pub mod diagnostics;
 pub mod maintenance;
+pub mod payments;
 
 use crate::registry::Registry;
 
@@ -10,4 +11,6 @@ pub fn register_all(registry: &mut Registry) {
     registry.register::<maintenance::ExpireTokens>();
     registry.register::<maintenance::PurgeFinishedJobs>();
     registry.register::<diagnostics::Probe>();
+    registry.register::<payments::CollectPayment>();
+    registry.register::<payments::ExpirePayments>();
 }

@@ -1,0 +1,426 @@
+//! `POST payments`, `GET payments`, `GET payments/{id}`.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use poem::{Request, web::Data};
+use poem_openapi::{
+    Enum, Object, OpenApi,
+    param::{Header, Path, Query},
+};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+use ultra_domain::{
+    audit::{self, AuditEvent},
+    ids,
+    money::{format_amount, parse_amount},
+    msisdn,
+    provider_configs::{self, Provider},
+};
+use ultra_entity::{
+    jobs,
+    payments::{self as payment_rows, PaymentStatus},
+    provider_configs::ProviderMode,
+};
+use ultra_jobs::{Enqueued, NewJob, enqueue, kinds::payments::CollectPayment};
+
+use super::{
+    ApiTags,
+    jobs::{JobState, preferred_wait},
+};
+use crate::{
+    AppState,
+    http::{
+        auth::Auth,
+        client::actor,
+        envelope::Reply,
+        error::{ApiError, ApiResult},
+        idempotency::{self, Idempotent},
+        json_body::JsonBody,
+        pagination::{PageRequest, paginate},
+        rate_limit,
+    },
+};
+
+/// The largest metadata object accepted, serialized.
+const MAX_METADATA_BYTES: usize = 8 * 1024;
+
+/// Mobile money provider.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "lowercase", rename = "Provider")]
+pub enum ProviderName {
+    Mvola,
+    Airtel,
+    Orange,
+}
+
+impl From<ProviderName> for Provider {
+    fn from(name: ProviderName) -> Self {
+        match name {
+            ProviderName::Mvola => Self::Mvola,
+            ProviderName::Airtel => Self::Airtel,
+            ProviderName::Orange => Self::Orange,
+        }
+    }
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "lowercase", rename = "PaymentStatus")]
+pub enum Status {
+    Pending,
+    Completed,
+    Failed,
+    Cancelled,
+    Refunding,
+    Refunded,
+    Expired,
+}
+
+impl From<PaymentStatus> for Status {
+    fn from(status: PaymentStatus) -> Self {
+        match status {
+            PaymentStatus::Pending => Self::Pending,
+            PaymentStatus::Completed => Self::Completed,
+            PaymentStatus::Failed => Self::Failed,
+            PaymentStatus::Cancelled => Self::Cancelled,
+            PaymentStatus::Refunding => Self::Refunding,
+            PaymentStatus::Refunded => Self::Refunded,
+            PaymentStatus::Expired => Self::Expired,
+        }
+    }
+}
+
+impl From<Status> for PaymentStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Pending => Self::Pending,
+            Status::Completed => Self::Completed,
+            Status::Failed => Self::Failed,
+            Status::Cancelled => Self::Cancelled,
+            Status::Refunding => Self::Refunding,
+            Status::Refunded => Self::Refunded,
+            Status::Expired => Self::Expired,
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CreatePaymentRequest {
+    pub provider: ProviderName,
+    /// Numeric string, e.g. "10000"; at most 2 decimals.
+    #[oai(validator(pattern = r"^\d+(\.\d{1,2})?$", max_length = 18))]
+    pub amount: String,
+    #[oai(validator(max_length = 500))]
+    pub description: Option<String>,
+    /// Customer mobile money phone number, e.g. 0340000000 for MVola.
+    #[oai(validator(max_length = 30))]
+    pub customer_phone: String,
+    /// Arbitrary metadata attached to the payment.
+    pub metadata: Option<Value>,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct JobRef {
+    pub id: String,
+    pub kind: String,
+    pub status: JobState,
+    pub status_url: String,
+}
+
+impl From<&jobs::Model> for JobRef {
+    fn from(job: &jobs::Model) -> Self {
+        Self {
+            id: job.id.clone(),
+            kind: job.kind.clone(),
+            status: job.status.into(),
+            status_url: format!("/api/v1/jobs/{}", job.id),
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub id: String,
+    pub merchant_id: String,
+    pub provider: String,
+    pub amount: String,
+    pub currency: String,
+    pub status: Status,
+    pub customer_phone: String,
+    pub description: Option<String>,
+    pub metadata: Option<Value>,
+    pub reference: String,
+    pub provider_transaction_id: Option<String>,
+    pub failure_reason: Option<String>,
+    pub refunded_amount: String,
+    pub job_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<payment_rows::Model> for PaymentView {
+    fn from(payment: payment_rows::Model) -> Self {
+        Self {
+            amount: format_amount(payment.amount_minor),
+            refunded_amount: format_amount(payment.refunded_minor),
+            status: payment.status.into(),
+            id: payment.id,
+            merchant_id: payment.merchant_id,
+            provider: payment.provider,
+            currency: payment.currency,
+            customer_phone: payment.customer_phone,
+            description: payment.description,
+            metadata: payment.metadata,
+            reference: payment.reference,
+            provider_transaction_id: payment.provider_transaction_id,
+            failure_reason: payment.failure_reason,
+            job_id: payment.job_id,
+            created_at: payment.created_at,
+            updated_at: payment.updated_at,
+            completed_at: payment.completed_at,
+            expires_at: payment.expires_at,
+        }
+    }
+}
+
+/// A payment accepted for collection, with the job carrying it out.
+#[derive(Object)]
+pub struct PaymentAccepted {
+    #[oai(flatten)]
+    pub payment: PaymentView,
+    pub job: JobRef,
+}
+
+fn validated_metadata(metadata: Option<Value>) -> ApiResult<Option<Value>> {
+    match metadata {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => {
+            if serde_json::to_vec(&map).map(|b| b.len()).unwrap_or(usize::MAX) > MAX_METADATA_BYTES {
+                return Err(ApiError::validation("metadata", "must be at most 8 KiB of JSON"));
+            }
+            Ok(Some(Value::Object(map)))
+        }
+        Some(_) => Err(ApiError::validation("metadata", "must be a JSON object")),
+    }
+}
+
+pub struct PaymentsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Payments")]
+impl PaymentsApi {
+    /// Initiate a payment
+    ///
+    /// Answers 202 with the pending payment and the job that collects it. Idempotent with
+    /// `Idempotency-Key`; rate-limited to 30 requests per 60 seconds per user; `Prefer: wait=N`
+    /// waits up to N seconds for the collection to finish.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/payments", method = "post", operation_id = "createPayment")]
+    async fn create(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        auth: Auth,
+        /// Replays the first response for retries of the same request.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        /// RFC 7240 preferences; `wait=N` waits for the payment to settle.
+        #[oai(name = "Prefer")]
+        prefer: Header<Option<String>>,
+        body: JsonBody<CreatePaymentRequest>,
+    ) -> ApiResult<Reply<PaymentAccepted, 202>> {
+        let principal = auth.0;
+        let merchant = principal.merchant()?.clone();
+        let config = state.runtime.current().await?;
+        let verdict =
+            rate_limit::check(&state, &format!("payments:{}", principal.user.id), config.payment_rate_limit)
+                .await?;
+        if !verdict.allowed {
+            return Err(ApiError::rate_limited(verdict.retry_after));
+        }
+
+        let request = body.value;
+        let provider = Provider::from(request.provider);
+        let amount_minor = parse_amount("amount", &request.amount)?;
+        let phone = msisdn::normalize(provider, &request.customer_phone)?;
+        let metadata = validated_metadata(request.metadata)?;
+        let provider_config =
+            provider_configs::effective(&state.db, provider, &merchant.id).await?.ok_or_else(|| {
+                ApiError::validation("provider", format!("{} is not configured", provider.name()))
+            })?;
+        if !provider_config.enabled {
+            return Err(ApiError::validation("provider", format!("{} is disabled", provider.name())));
+        }
+        if provider_config.mode == ProviderMode::Live {
+            return Err(ApiError::validation(
+                "provider",
+                format!(
+                    "{} is configured in live mode, which this server cannot collect through yet",
+                    provider.name()
+                ),
+            ));
+        }
+
+        let outbox: Arc<Mutex<Option<Enqueued>>> = Arc::default();
+        let pending_push = Arc::clone(&outbox);
+        let actor = actor(req, Some(&principal.user.id));
+        let expiry =
+            chrono::Duration::seconds(i64::try_from(config.payment_expiry_seconds).unwrap_or(i64::MAX / 2));
+        let scope = principal.user.id.clone();
+        let reply = idempotency::run(
+            &state,
+            Idempotent {
+                scope: &scope,
+                key: idempotency_key.0.as_deref(),
+                endpoint: "POST /api/v1/payments",
+                fingerprint: &body.fingerprint,
+            },
+            move |txn| {
+                Box::pin(async move {
+                    let now = Utc::now();
+                    let id = ids::new_id("pay");
+                    let mut payment = payment_rows::ActiveModel {
+                        id: Set(id.clone()),
+                        merchant_id: Set(merchant.id.clone()),
+                        provider: Set(provider.name().to_owned()),
+                        mode: Set(provider_config.mode),
+                        amount_minor: Set(amount_minor),
+                        currency: Set("MGA".to_owned()),
+                        status: Set(PaymentStatus::Pending),
+                        customer_phone: Set(phone),
+                        description: Set(request.description),
+                        metadata: Set(metadata),
+                        reference: Set(format!("ULT{}", ulid::Ulid::new())),
+                        provider_transaction_id: Set(None),
+                        failure_reason: Set(None),
+                        refunded_minor: Set(0),
+                        job_id: Set(None),
+                        expires_at: Set(now + expiry),
+                        completed_at: Set(None),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                    }
+                    .insert(txn)
+                    .await?;
+                    let job = CollectPayment { payment_id: id.clone() };
+                    let enqueued = enqueue(
+                        txn,
+                        NewJob::new(&job)
+                            .owner(merchant.id.clone())
+                            .resource("payments", id.clone())
+                            .unique_key(format!("payment:{id}:collect")),
+                    )
+                    .await?;
+                    let mut with_job: payment_rows::ActiveModel = payment.clone().into();
+                    with_job.job_id = Set(Some(enqueued.job.id.clone()));
+                    payment = with_job.update(txn).await?;
+                    audit::record(
+                        txn,
+                        &actor,
+                        AuditEvent {
+                            action: "payment.created",
+                            entity_type: "payment",
+                            entity_id: Some(&payment.id),
+                            details: Some(
+                                json!({ "provider": payment.provider, "amountMinor": payment.amount_minor }),
+                            ),
+                        },
+                    )
+                    .await?;
+                    let job_ref = JobRef::from(&enqueued.job);
+                    *pending_push.lock().expect("outbox lock") = Some(enqueued);
+                    Ok(Reply::new(PaymentAccepted { payment: payment.into(), job: job_ref }))
+                })
+            },
+        )
+        .await?;
+        let enqueued = outbox.lock().expect("outbox lock").take();
+        let Some(enqueued) = enqueued else {
+            return Ok(reply);
+        };
+        let job = enqueued.dispatch(&state.queue).await;
+        let Some(wait) = preferred_wait(prefer.0.as_deref()) else {
+            return Ok(reply);
+        };
+        let job = ultra_jobs::wait::until_finished(&state.db, &state.pubsub, &state.queue, &job.id, wait)
+            .await?
+            .unwrap_or(job);
+        let payment =
+            job.resource_id.as_deref().map(|id| payment_rows::Entity::find_by_id(id).one(&state.db));
+        let payment = match payment {
+            Some(found) => found.await?.ok_or_else(|| ApiError::not_found("payment"))?,
+            None => return Err(ApiError::internal("payment job without its payment")),
+        };
+        Ok(Reply::new(PaymentAccepted { payment: payment.into(), job: JobRef::from(&job) })
+            .with_header("Preference-Applied", format!("wait={}", wait.as_secs())))
+    }
+
+    /// List payments
+    ///
+    /// The merchant's own payments, or all payments for admins (`merchantId` narrows them).
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/payments", method = "get", operation_id = "listPayments")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        status: Query<Option<Status>>,
+        /// Filter by merchant (admins only).
+        #[oai(name = "merchantId")]
+        merchant_id: Query<Option<String>>,
+        page: Query<Option<u64>>,
+        per_page: Query<Option<u64>>,
+        pagination: Query<Option<String>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u64>>,
+    ) -> ApiResult<Reply<Vec<PaymentView>>> {
+        let principal = auth.0;
+        let request = PageRequest::from_query(
+            page.0,
+            per_page.0,
+            pagination.0.as_deref(),
+            cursor.0.as_deref(),
+            limit.0,
+        )?;
+        let mut select = payment_rows::Entity::find();
+        if principal.is_admin() {
+            if let Some(id) = merchant_id.0 {
+                select = select.filter(payment_rows::Column::MerchantId.eq(id));
+            }
+        } else {
+            if merchant_id.0.is_some() {
+                return Err(ApiError::forbidden("merchantId is an admin filter"));
+            }
+            select = select.filter(payment_rows::Column::MerchantId.eq(principal.merchant()?.id.clone()));
+        }
+        if let Some(status) = status.0 {
+            select = select.filter(payment_rows::Column::Status.eq(PaymentStatus::from(status)));
+        }
+        let (rows, meta) = paginate(&state.db, select, payment_rows::Column::Id, |p| &p.id, &request).await?;
+        Ok(Reply::with_meta(rows.into_iter().map(PaymentView::from).collect(), meta))
+    }
+
+    /// Get a payment by ID
+    #[oai(path = "/payments/:id", method = "get", operation_id = "getPayment")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> ApiResult<Reply<PaymentView>> {
+        let principal = auth.0;
+        let payment = payment_rows::Entity::find_by_id(id.0.as_str())
+            .one(&state.db)
+            .await?
+            .filter(|payment| {
+                principal.is_admin()
+                    || principal.merchant().is_ok_and(|merchant| merchant.id == payment.merchant_id)
+            })
+            .ok_or_else(|| ApiError::not_found("payment"))?;
+        Ok(Reply::new(payment.into()))
+    }
+}

@@ -1,0 +1,61 @@
+//! Amounts: parsed once, from the exact text a client sent, into integer minor units.
+
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, prelude::ToPrimitive};
+
+use crate::{DomainError, DomainResult};
+
+/// The largest amount accepted, in major units: far above any mobile-money limit, far below
+/// where minor units could overflow.
+const MAX_MAJOR: i64 = 1_000_000_000_000;
+
+/// Parses `"10000"` or `"10000.50"` into minor units (cents of the currency). More than two
+/// decimals, zero, negative or absurd amounts are refused, naming `field`.
+pub fn parse_amount(field: &str, text: &str) -> DomainResult<i64> {
+    let invalid = |message: &str| DomainError::validation(field, message);
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(invalid("must be a decimal number such as \"10000\" or \"10000.50\""));
+    }
+    let amount =
+        Decimal::from_str(text).map_err(|_| invalid("must be a decimal number such as \"10000\""))?;
+    if amount.scale() > 2 {
+        return Err(invalid("must have at most 2 decimals"));
+    }
+    if amount <= Decimal::ZERO {
+        return Err(invalid("must be greater than zero"));
+    }
+    if amount > Decimal::from(MAX_MAJOR) {
+        return Err(invalid("is too large"));
+    }
+    (amount * Decimal::ONE_HUNDRED).to_i64().ok_or_else(|| invalid("is too large"))
+}
+
+/// Minor units back to the decimal text the API shows: `"10000"` or `"10000.50"`.
+pub fn format_amount(minor: i64) -> String {
+    let (major, cents) = (minor / 100, (minor % 100).abs());
+    if cents == 0 { major.to_string() } else { format!("{major}.{cents:02}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exact_decimals_into_minor_units() {
+        assert_eq!(parse_amount("amount", "10000").unwrap(), 1_000_000);
+        assert_eq!(parse_amount("amount", "0.1").unwrap(), 10);
+        assert_eq!(parse_amount("amount", "19.99").unwrap(), 1999);
+        for bad in ["", "1.234", "0", "-5", "1e3", "abc", "1.2.3", "99999999999999"] {
+            assert!(parse_amount("amount", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats_minor_units() {
+        assert_eq!(format_amount(1_000_000), "10000");
+        assert_eq!(format_amount(1_000_050), "10000.50");
+        assert_eq!(format_amount(5), "0.05");
+    }
+}

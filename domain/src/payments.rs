@@ -1,0 +1,195 @@
+//! The payment state machine, and what each transition does to the ledger and the event log.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr};
+use serde_json::{Value, json};
+use ultra_entity::payments::{self, PaymentStatus};
+
+use crate::{
+    DomainError, DomainResult,
+    audit::{self, Actor, AuditEvent},
+    events::{self, NewEvent},
+    ledger::{self, AccountSpec, Entry, Posting},
+    money::format_amount,
+};
+
+/// The seed's statuses and the only moves between them: a pending payment ends completed,
+/// failed, cancelled or expired; a completed one can be refunded, through `refunding`.
+pub fn can_transition(from: PaymentStatus, to: PaymentStatus) -> bool {
+    use PaymentStatus::*;
+    matches!(
+        (from, to),
+        (Pending, Completed | Failed | Cancelled | Expired)
+            | (Completed, Refunding | Refunded)
+            | (Refunding, Refunded | Completed)
+    )
+}
+
+/// What events and webhooks carry about a payment.
+pub fn payload(payment: &payments::Model) -> Value {
+    json!({
+        "id": payment.id,
+        "provider": payment.provider,
+        "amount": format_amount(payment.amount_minor),
+        "currency": payment.currency,
+        "status": payment.status,
+        "customerPhone": payment.customer_phone,
+        "description": payment.description,
+        "metadata": payment.metadata,
+        "reference": payment.reference,
+        "providerTransactionId": payment.provider_transaction_id,
+        "failureReason": payment.failure_reason,
+        "createdAt": payment.created_at,
+        "completedAt": payment.completed_at,
+    })
+}
+
+/// Moves a payment from `from` to `to` if it is still in `from`; `None` if another transition
+/// got there first (a callback and a poll racing), so the caller does nothing more.
+async fn transition(
+    txn: &DatabaseTransaction,
+    payment: &payments::Model,
+    to: PaymentStatus,
+    provider_transaction_id: Option<String>,
+    failure_reason: Option<String>,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<payments::Model>> {
+    if !can_transition(payment.status, to) {
+        return Err(DomainError::Conflict {
+            code: "illegal_transition",
+            message: format!("a {:?} payment cannot become {to:?}", payment.status),
+        });
+    }
+    let mut update = payments::Entity::update_many()
+        .col_expr(payments::Column::Status, Expr::value(to))
+        .col_expr(payments::Column::UpdatedAt, Expr::value(now));
+    if to == PaymentStatus::Completed {
+        update = update.col_expr(payments::Column::CompletedAt, Expr::value(now));
+    }
+    if let Some(id) = &provider_transaction_id {
+        update = update.col_expr(payments::Column::ProviderTransactionId, Expr::value(id.clone()));
+    }
+    if let Some(reason) = &failure_reason {
+        update = update.col_expr(payments::Column::FailureReason, Expr::value(reason.clone()));
+    }
+    let changed = update
+        .filter(payments::Column::Id.eq(&payment.id))
+        .filter(payments::Column::Status.eq(payment.status))
+        .exec(txn)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Ok(None);
+    }
+    Ok(payments::Entity::find_by_id(payment.id.as_str()).one(txn).await?)
+}
+
+/// Completes a pending payment: credits the merchant from the provider's clearing account and
+/// records `payment.completed`, all in `txn`.
+pub async fn complete(
+    txn: &DatabaseTransaction,
+    payment: &payments::Model,
+    provider_transaction_id: Option<String>,
+) -> DomainResult<Option<payments::Model>> {
+    let Some(done) =
+        transition(txn, payment, PaymentStatus::Completed, provider_transaction_id, None, Utc::now()).await?
+    else {
+        return Ok(None);
+    };
+    let merchant_code = format!("merchant:{}:{}:available", done.merchant_id, done.currency);
+    let clearing_code = format!("provider:{}:{}:clearing", done.provider, done.currency);
+    let merchant = ledger::open_account(
+        txn,
+        AccountSpec {
+            code: &merchant_code,
+            owner_id: Some(&done.merchant_id),
+            currency: &done.currency,
+            allow_negative: false,
+        },
+    )
+    .await?;
+    let clearing = ledger::open_account(
+        txn,
+        AccountSpec { code: &clearing_code, owner_id: None, currency: &done.currency, allow_negative: true },
+    )
+    .await?;
+    let reference = format!("payment:{}:collect", done.id);
+    ledger::post(
+        txn,
+        Entry {
+            kind: "payment.collected",
+            reference: &reference,
+            description: done.description.as_deref(),
+            postings: vec![
+                Posting { account_id: &clearing.id, amount_minor: -done.amount_minor },
+                Posting { account_id: &merchant.id, amount_minor: done.amount_minor },
+            ],
+        },
+    )
+    .await?;
+    record_outcome(txn, &done, "payment.completed").await?;
+    Ok(Some(done))
+}
+
+/// Ends a pending payment without money moving: `failed`, `expired` or `cancelled`.
+pub async fn end_unpaid(
+    txn: &DatabaseTransaction,
+    payment: &payments::Model,
+    to: PaymentStatus,
+    reason: &str,
+) -> DomainResult<Option<payments::Model>> {
+    let Some(done) = transition(txn, payment, to, None, Some(reason.to_owned()), Utc::now()).await? else {
+        return Ok(None);
+    };
+    let event = match to {
+        PaymentStatus::Expired => "payment.expired",
+        PaymentStatus::Cancelled => "payment.cancelled",
+        _ => "payment.failed",
+    };
+    record_outcome(txn, &done, event).await?;
+    Ok(Some(done))
+}
+
+async fn record_outcome(
+    db: &impl ConnectionTrait,
+    payment: &payments::Model,
+    event: &str,
+) -> DomainResult<()> {
+    events::record(
+        db,
+        NewEvent {
+            merchant_id: &payment.merchant_id,
+            event_type: event,
+            resource_type: "payment",
+            resource_id: &payment.id,
+            payload: payload(payment),
+        },
+    )
+    .await?;
+    audit::record(
+        db,
+        &Actor::default(),
+        AuditEvent {
+            action: event,
+            entity_type: "payment",
+            entity_id: Some(&payment.id),
+            details: Some(json!({ "status": payment.status, "reason": payment.failure_reason })),
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_legal_transitions() {
+        use PaymentStatus::*;
+        assert!(can_transition(Pending, Completed));
+        assert!(can_transition(Completed, Refunding));
+        assert!(!can_transition(Failed, Completed));
+        assert!(!can_transition(Expired, Completed));
+        assert!(!can_transition(Refunded, Pending));
+        assert!(!can_transition(Completed, Pending));
+    }
+}
