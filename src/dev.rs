@@ -2,8 +2,15 @@
 
 use rand::{Rng, distr::Alphanumeric};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use ultra_domain::{runtime_config::RuntimeConfig, secrets::SecretBox};
-use ultra_entity::users::{self, UserRole};
+use ultra_domain::{
+    provider_configs::{self, ConfigInput, GLOBAL, Provider},
+    runtime_config::RuntimeConfig,
+    secrets::SecretBox,
+};
+use ultra_entity::{
+    provider_configs::ProviderMode,
+    users::{self, UserRole},
+};
 
 use crate::{
     services,
@@ -26,13 +33,13 @@ pub async fn run(
     let redis_conn = services::redis(&redis.redis_url).await?;
     let database = services::database(&db).await?;
     services::migrate(&database).await?;
-    seed(&database).await?;
 
     // A laptop serves plain HTTP, where a `Secure` cookie would never be sent back.
     if std::env::var_os("AUTH_COOKIE_SECURE").is_none() {
         api.auth_cookie_secure = false;
     }
     let keys = dev_keys(&api)?;
+    seed(&database, &SecretBox::from_base64(&keys.encryption_key)?).await?;
     let metrics = telemetry::init_metrics()?;
     let state =
         services::api_state(database.clone(), redis_conn.clone(), &keys, &api, &redis, metrics.clone())?;
@@ -74,7 +81,7 @@ pub async fn run(
 
 /// Creates an admin and a demo merchant on a database that has no admin yet, and prints their
 /// passwords: they are stored only as hashes, so this is the one time they can be shown.
-async fn seed(db: &DatabaseConnection) -> anyhow::Result<()> {
+async fn seed(db: &DatabaseConnection, sealer: &SecretBox) -> anyhow::Result<()> {
     let has_admin =
         users::Entity::find().filter(users::Column::Role.eq(UserRole::Admin)).one(db).await?.is_some();
     if has_admin {
@@ -112,6 +119,15 @@ async fn seed(db: &DatabaseConnection) -> anyhow::Result<()> {
     )
     .await?;
     RuntimeConfig::set(db, "primaryMerchantId", serde_json::json!(merchant.id), None).await?;
+    // Every provider globally in simulation mode, so that a first payment works at once.
+    for provider in Provider::ALL {
+        let input = ConfigInput {
+            enabled: Some(true),
+            mode: Some(ProviderMode::Simulation),
+            values: Default::default(),
+        };
+        provider_configs::upsert(db, sealer, provider, GLOBAL, input, None).await?;
+    }
     println!(
         "\nSeeded a fresh database. These passwords are shown only once:\n  \
          admin     {ADMIN_EMAIL:<22} {admin_password}\n  \

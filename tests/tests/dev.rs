@@ -31,6 +31,7 @@ async fn dev_starts_from_nothing_and_the_seeded_merchant_logs_in() {
         .env("ULTRA_API_ADDR", format!("127.0.0.1:{api_port}"))
         .env("ULTRA_SANDBOX_ADDR", format!("127.0.0.1:{sandbox_port}"))
         .env("ULTRA_REDIS_PREFIX", format!("dev-test-{api_port}:"))
+        .env("ULTRA_WORKER_ADDR", "")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -68,8 +69,24 @@ async fn dev_starts_from_nothing_and_the_seeded_merchant_logs_in() {
         .await
         .unwrap();
     assert_eq!(login.status(), StatusCode::OK);
-    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(!cookie.contains("Secure"), "a laptop serves plain HTTP: {cookie}");
+    let token =
+        login.json::<serde_json::Value>().await.unwrap()["data"]["token"].as_str().unwrap().to_owned();
+
+    // Providers come configured, and the worker inside `ultra dev` collects the first payment.
+    let payment: serde_json::Value = client
+        .post(format!("http://127.0.0.1:{api_port}/api/v1/payments"))
+        .bearer_auth(&token)
+        .header("Prefer", "wait=10")
+        .json(&json!({ "provider": "mvola", "amount": "10000", "customerPhone": "0340000000" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(payment["data"]["status"], "completed", "{payment}");
 
     let sandbox = client.get(format!("http://127.0.0.1:{sandbox_port}/healthz")).send().await.unwrap();
     assert_eq!(sandbox.status(), StatusCode::OK);
