@@ -1,5 +1,7 @@
 //! `ultra dev`: the whole platform in one process on a local SQLite file, for a laptop.
 
+use std::collections::BTreeMap;
+
 use rand::{Rng, distr::Alphanumeric};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use ultra_domain::{
@@ -14,7 +16,10 @@ use ultra_entity::{
 
 use crate::{
     services,
-    settings::{ApiArgs, DatabaseArgs, RedisArgs, RoleArg, SandboxArgs, SchedulerArgs, TierArg, WorkerArgs},
+    settings::{
+        ApiArgs, DatabaseArgs, RedisArgs, RoleArg, SandboxArgs, SchedulerArgs, SharedArgs, TierArg,
+        WorkerArgs,
+    },
     shutdown, telemetry, users_cmd,
 };
 
@@ -25,6 +30,7 @@ const DEV_KEYS_FILE: &str = "ultra-dev-keys.json";
 pub async fn run(
     db: DatabaseArgs,
     redis: RedisArgs,
+    mut shared: SharedArgs,
     mut api: ApiArgs,
     worker: WorkerArgs,
     scheduler: SchedulerArgs,
@@ -38,11 +44,23 @@ pub async fn run(
     if std::env::var_os("AUTH_COOKIE_SECURE").is_none() {
         api.auth_cookie_secure = false;
     }
-    let keys = dev_keys(&api)?;
-    seed(&database, &SecretBox::from_base64(&keys.encryption_key)?).await?;
+    // Providers call back on the API this process serves, wherever it was told to listen.
+    if std::env::var_os("ULTRA_PUBLIC_URL").is_none() {
+        shared.public_url = format!("http://{}", api.api_addr);
+    }
+    let keys = dev_keys(&api, &shared)?;
+    seed(&database, &SecretBox::from_base64(&keys.encryption_key)?, &sandbox).await?;
     let metrics = telemetry::init_metrics()?;
-    let state =
-        services::api_state(database.clone(), redis_conn.clone(), &keys, &api, &redis, metrics.clone())?;
+    let state = services::api_state(
+        database.clone(),
+        redis_conn.clone(),
+        &keys,
+        &api,
+        &shared,
+        &redis,
+        metrics.clone(),
+    )?;
+    let env = services::job_env(&shared, &keys.encryption_key, &worker)?;
     let queue = ultra_jobs::QueueClient::new(redis_conn.clone(), &redis.redis_prefix);
     let shutdown = shutdown::on_signal();
     println!(
@@ -60,6 +78,7 @@ pub async fn run(
             redis_conn.clone(),
             queue.clone(),
             services::worker_settings(&worker),
+            env,
             metrics,
             shutdown.clone(),
         ),
@@ -71,7 +90,11 @@ pub async fn run(
             shutdown.clone(),
         ),
         async {
-            ultra_sandbox::serve(&sandbox.sandbox_addr, shutdown.clone().cancelled_owned())
+            let mut config = sandbox.config();
+            config
+                .airtel_callback_url
+                .get_or_insert_with(|| format!("http://{}/api/v1/callbacks/airtel", api.api_addr));
+            ultra_sandbox::serve(&sandbox.sandbox_addr, config, shutdown.clone().cancelled_owned())
                 .await
                 .map_err(anyhow::Error::from)
         },
@@ -81,7 +104,7 @@ pub async fn run(
 
 /// Creates an admin and a demo merchant on a database that has no admin yet, and prints their
 /// passwords: they are stored only as hashes, so this is the one time they can be shown.
-async fn seed(db: &DatabaseConnection, sealer: &SecretBox) -> anyhow::Result<()> {
+async fn seed(db: &DatabaseConnection, sealer: &SecretBox, sandbox: &SandboxArgs) -> anyhow::Result<()> {
     let has_admin =
         users::Entity::find().filter(users::Column::Role.eq(UserRole::Admin)).one(db).await?.is_some();
     if has_admin {
@@ -119,12 +142,13 @@ async fn seed(db: &DatabaseConnection, sealer: &SecretBox) -> anyhow::Result<()>
     )
     .await?;
     RuntimeConfig::set(db, "primaryMerchantId", serde_json::json!(merchant.id), None).await?;
-    // Every provider globally in simulation mode, so that a first payment works at once.
+    // Every provider globally in live mode against this process's own sandbox, so that a
+    // first payment goes through the whole pipeline, provider protocol included.
     for provider in Provider::ALL {
         let input = ConfigInput {
             enabled: Some(true),
-            mode: Some(ProviderMode::Simulation),
-            values: Default::default(),
+            mode: Some(ProviderMode::Live),
+            values: sandbox_settings(provider, sandbox),
         };
         provider_configs::upsert(db, sealer, provider, GLOBAL, input, None).await?;
     }
@@ -136,9 +160,40 @@ async fn seed(db: &DatabaseConnection, sealer: &SecretBox) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The settings that point `provider` at the embedded sandbox, with the credentials it accepts.
+fn sandbox_settings(provider: Provider, sandbox: &SandboxArgs) -> BTreeMap<String, String> {
+    let base_url = format!("http://{}", sandbox.sandbox_addr);
+    let client_id = sandbox.sandbox_client_id.clone();
+    let secret = sandbox.sandbox_client_secret.clone();
+    let pairs: Vec<(&str, String)> = match provider {
+        Provider::Mvola => vec![
+            ("consumerKey", client_id),
+            ("consumerSecret", secret),
+            ("merchantMsisdn", "0343500004".to_owned()),
+            ("partnerName", "Ultra Dev".to_owned()),
+        ],
+        Provider::Airtel => vec![
+            ("clientId", client_id),
+            ("clientSecret", secret),
+            ("country", "MG".to_owned()),
+            ("currency", "MGA".to_owned()),
+        ],
+        Provider::Orange => vec![
+            ("clientId", client_id),
+            ("clientSecret", secret),
+            ("merchantKey", sandbox.sandbox_orange_merchant_key.clone()),
+            ("countrySegment", "mg".to_owned()),
+            ("currency", "MGA".to_owned()),
+        ],
+    };
+    std::iter::once(("baseUrl".to_owned(), base_url))
+        .chain(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)))
+        .collect()
+}
+
 /// The keys from the environment, or else from `ultra-dev-keys.json` in the working folder,
 /// made up on first start and kept there so that logins and stored secrets survive a restart.
-fn dev_keys(api: &ApiArgs) -> anyhow::Result<services::Keys> {
+fn dev_keys(api: &ApiArgs, shared: &SharedArgs) -> anyhow::Result<services::Keys> {
     let path = std::path::Path::new(DEV_KEYS_FILE);
     let mut stored: serde_json::Map<String, serde_json::Value> = match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text)?,
@@ -159,7 +214,7 @@ fn dev_keys(api: &ApiArgs) -> anyhow::Result<services::Keys> {
     };
     let keys = services::Keys {
         jwt_secret: pick(&api.jwt_secret, "jwtSecret", &|| random_string(48)),
-        encryption_key: pick(&api.encryption_key, "encryptionKey", &SecretBox::generate_key),
+        encryption_key: pick(&shared.encryption_key, "encryptionKey", &SecretBox::generate_key),
     };
     if changed {
         std::fs::write(path, serde_json::to_string_pretty(&stored)?)?;

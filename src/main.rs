@@ -20,15 +20,24 @@ async fn main() -> anyhow::Result<()> {
     }
     telemetry::init_logging(cli.log_format);
     match cli.command {
-        Command::Api { db, redis, api } => {
+        Command::Api { db, redis, shared, api } => {
             let db = services::database(&db).await?;
             services::require_migrated(&db).await?;
             let redis_conn = services::redis(&redis.redis_url).await?;
-            let keys = services::Keys::required(&api)?;
-            let state = services::api_state(db, redis_conn, &keys, &api, &redis, telemetry::init_metrics()?)?;
+            let keys = services::Keys::required(&api, &shared)?;
+            let state = services::api_state(
+                db,
+                redis_conn,
+                &keys,
+                &api,
+                &shared,
+                &redis,
+                telemetry::init_metrics()?,
+            )?;
             ultra_api::serve(state, &api.api_addr, shutdown::on_signal().cancelled_owned()).await?;
         }
-        Command::Worker { db, redis, worker } => {
+        Command::Worker { db, redis, shared, worker } => {
+            let env = services::job_env(&shared, &services::encryption_key(&shared)?, &worker)?;
             let db = services::database(&db).await?;
             services::require_migrated(&db).await?;
             let redis_conn = services::redis(&redis.redis_url).await?;
@@ -39,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
                 redis_conn,
                 queue,
                 settings,
+                env,
                 telemetry::init_metrics()?,
                 shutdown::on_signal(),
             )
@@ -57,10 +67,15 @@ async fn main() -> anyhow::Result<()> {
             services::migrate(&db).await?;
         }
         Command::Sandbox { sandbox } => {
-            ultra_sandbox::serve(&sandbox.sandbox_addr, shutdown::on_signal().cancelled_owned()).await?;
+            ultra_sandbox::serve(
+                &sandbox.sandbox_addr,
+                sandbox.config(),
+                shutdown::on_signal().cancelled_owned(),
+            )
+            .await?;
         }
-        Command::Dev { db, redis, api, worker, scheduler, sandbox } => {
-            dev::run(db, redis, api, worker, scheduler, sandbox).await?;
+        Command::Dev { db, redis, shared, api, worker, scheduler, sandbox } => {
+            dev::run(db, redis, shared, api, worker, scheduler, sandbox).await?;
         }
         Command::Users {
             command: UsersCommand::Create { db, email, name, role, password, tier, super_admin, phone },

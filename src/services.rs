@@ -10,7 +10,7 @@ use ultra_api::{ApiConfig, AppState};
 use ultra_domain::{auth_tokens::TokenSigner, secrets::SecretBox};
 use ultra_migration::{Migrator, MigratorTrait};
 
-use crate::settings::{ApiArgs, DatabaseArgs, RedisArgs, SchedulerArgs, WorkerArgs};
+use crate::settings::{ApiArgs, DatabaseArgs, RedisArgs, SchedulerArgs, SharedArgs, WorkerArgs};
 
 pub async fn database(args: &DatabaseArgs) -> anyhow::Result<DatabaseConnection> {
     ultra_domain::db::connect(&args.database_url, args.db_max_connections)
@@ -59,16 +59,37 @@ pub struct Keys {
 
 impl Keys {
     /// Both keys from the environment, as production requires.
-    pub fn required(api: &ApiArgs) -> anyhow::Result<Self> {
+    pub fn required(api: &ApiArgs, shared: &SharedArgs) -> anyhow::Result<Self> {
         Ok(Self {
             jwt_secret: api.jwt_secret.clone().ok_or_else(|| {
                 anyhow::anyhow!("ULTRA_JWT_SECRET is required: set it to a random string of 32+ bytes")
             })?,
-            encryption_key: api.encryption_key.clone().ok_or_else(|| {
-                anyhow::anyhow!("ULTRA_ENCRYPTION_KEY is required: set it to 32 random bytes, base64 (openssl rand -base64 32)")
-            })?,
+            encryption_key: encryption_key(shared)?,
         })
     }
+}
+
+pub fn encryption_key(shared: &SharedArgs) -> anyhow::Result<String> {
+    shared.encryption_key.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "ULTRA_ENCRYPTION_KEY is required: set it to 32 random bytes, base64 (openssl rand -base64 32)"
+        )
+    })
+}
+
+/// What job handlers need besides the database.
+pub fn job_env(
+    shared: &SharedArgs,
+    encryption_key: &str,
+    worker: &WorkerArgs,
+) -> anyhow::Result<std::sync::Arc<ultra_jobs::JobEnv>> {
+    Ok(std::sync::Arc::new(ultra_jobs::JobEnv {
+        providers: ultra_providers::Providers::new(Duration::from_millis(
+            worker.provider_timeout_ms.max(100),
+        )),
+        sealer: SecretBox::from_base64(encryption_key)?,
+        public_url: shared.public_url.clone(),
+    }))
 }
 
 pub fn api_state(
@@ -76,6 +97,7 @@ pub fn api_state(
     redis: ConnectionManager,
     keys: &Keys,
     api: &ApiArgs,
+    shared: &SharedArgs,
     redis_args: &RedisArgs,
     metrics: PrometheusHandle,
 ) -> anyhow::Result<AppState> {
@@ -87,7 +109,7 @@ pub fn api_state(
         max_body_bytes: api.max_body_bytes,
         redis_prefix: redis_args.redis_prefix.clone(),
         trust_forwarded_for: api.trust_forwarded_for,
-        public_url: api.public_url.clone(),
+        public_url: shared.public_url.clone(),
     };
     let pubsub = redis::Client::open(redis_args.redis_url.as_str())?;
     Ok(AppState::new(db, redis, pubsub, signer, sealer, config, metrics))

@@ -19,6 +19,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once at start-up and moved into the process it starts: the size of `Dev` costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (run `ultra migrate` first).
@@ -28,6 +30,8 @@ pub enum Command {
         #[command(flatten)]
         redis: RedisArgs,
         #[command(flatten)]
+        shared: SharedArgs,
+        #[command(flatten)]
         api: ApiArgs,
     },
     /// Run a worker: consume the job queues. Run as many as the load needs.
@@ -36,6 +40,8 @@ pub enum Command {
         db: DatabaseArgs,
         #[command(flatten)]
         redis: RedisArgs,
+        #[command(flatten)]
+        shared: SharedArgs,
         #[command(flatten)]
         worker: WorkerArgs,
     },
@@ -64,6 +70,8 @@ pub enum Command {
         db: DatabaseArgs,
         #[command(flatten)]
         redis: RedisArgs,
+        #[command(flatten)]
+        shared: SharedArgs,
         #[command(flatten)]
         api: ApiArgs,
         #[command(flatten)]
@@ -147,18 +155,10 @@ pub struct RedisArgs {
 pub struct ApiArgs {
     #[arg(long, env = "ULTRA_API_ADDR", default_value = "127.0.0.1:8080")]
     pub api_addr: String,
-    /// The URL clients reach the API at (OpenAPI `servers`, provider callback URLs).
-    #[arg(long, env = "ULTRA_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
-    pub public_url: String,
     /// HS256 signing key for JWTs, at least 32 bytes. Required by `ultra api`; `ultra dev`
     /// makes one up when it is unset.
     #[arg(long, env = "ULTRA_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// AES-256 key (32 bytes, base64) sealing secrets stored in the database: provider
-    /// credentials, webhook secrets, social tokens. Required by `ultra api`; `ultra dev` makes
-    /// one up when it is unset and keeps it beside its database.
-    #[arg(long, env = "ULTRA_ENCRYPTION_KEY", hide_env_values = true)]
-    pub encryption_key: Option<String>,
     /// Lifetime of login tokens and of the `auth_token` cookie.
     #[arg(long, env = "AUTH_COOKIE_TTL_SECONDS", default_value_t = 86_400)]
     pub auth_cookie_ttl_seconds: u64,
@@ -177,10 +177,67 @@ pub struct ApiArgs {
 pub struct SandboxArgs {
     #[arg(long, env = "ULTRA_SANDBOX_ADDR", default_value = "127.0.0.1:8090")]
     pub sandbox_addr: String,
+    /// The one OAuth client id (MVola consumer key) the sandbox accepts, for every provider.
+    #[arg(long, env = "ULTRA_SANDBOX_CLIENT_ID", default_value = "ultra-sandbox")]
+    pub sandbox_client_id: String,
+    #[arg(
+        long,
+        env = "ULTRA_SANDBOX_CLIENT_SECRET",
+        default_value = "ultra-sandbox-secret",
+        hide_env_values = true
+    )]
+    pub sandbox_client_secret: String,
+    /// The WebPay merchant key Orange orders must carry (8 hex characters).
+    #[arg(long, env = "ULTRA_SANDBOX_ORANGE_MERCHANT_KEY", default_value = "0a1b2c3d")]
+    pub sandbox_orange_merchant_key: String,
+    /// Where Airtel callbacks go: Airtel takes it once per app, not per request. Unset, Airtel
+    /// sends none; `ultra dev` points it at its own API.
+    #[arg(long, env = "ULTRA_SANDBOX_AIRTEL_CALLBACK_URL")]
+    pub sandbox_airtel_callback_url: Option<String>,
+    /// When set, Airtel callbacks carry `hash`, an HMAC-SHA256 under this key.
+    #[arg(long, env = "ULTRA_SANDBOX_AIRTEL_CALLBACK_KEY", hide_env_values = true)]
+    pub sandbox_airtel_callback_key: Option<String>,
+    /// How long the simulated customer takes to answer.
+    #[arg(long, env = "ULTRA_SANDBOX_SETTLE_MS", default_value_t = 1000)]
+    pub sandbox_settle_ms: u64,
+    /// How long a stalling initiate call (test number 04) hangs before answering.
+    #[arg(long, env = "ULTRA_SANDBOX_STALL_MS", default_value_t = 15000)]
+    pub sandbox_stall_ms: u64,
+}
+
+impl SandboxArgs {
+    pub fn config(&self) -> ultra_sandbox::SandboxConfig {
+        ultra_sandbox::SandboxConfig {
+            client_id: self.sandbox_client_id.clone(),
+            client_secret: self.sandbox_client_secret.clone(),
+            orange_merchant_key: self.sandbox_orange_merchant_key.clone(),
+            airtel_callback_url: self.sandbox_airtel_callback_url.clone().filter(|url| !url.is_empty()),
+            airtel_callback_key: self.sandbox_airtel_callback_key.clone().filter(|key| !key.is_empty()),
+            settle_delay: std::time::Duration::from_millis(self.sandbox_settle_ms),
+            stall: std::time::Duration::from_millis(self.sandbox_stall_ms),
+        }
+    }
+}
+
+/// What the API and the workers both need.
+#[derive(Args, Clone)]
+pub struct SharedArgs {
+    /// The URL clients and providers reach the API at (OpenAPI `servers`, provider callback
+    /// URLs, which workers hand to providers).
+    #[arg(long, env = "ULTRA_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+    /// AES-256 key (32 bytes, base64) sealing secrets stored in the database: provider
+    /// credentials, webhook secrets, social tokens. Required by `ultra api` and `ultra worker`;
+    /// `ultra dev` makes one up when it is unset and keeps it beside its database.
+    #[arg(long, env = "ULTRA_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
 }
 
 #[derive(Args, Clone)]
 pub struct WorkerArgs {
+    /// How long a worker waits for a provider's answer before treating the call as lost.
+    #[arg(long, env = "ULTRA_PROVIDER_TIMEOUT_MS", default_value_t = 15_000)]
+    pub provider_timeout_ms: u64,
     /// Queues to consume and how many jobs of each may run at once: `name=concurrency,…`.
     #[arg(long, env = "ULTRA_WORKER_QUEUES", default_value = "default=16,payments=16,maintenance=2", value_parser = parse_queues)]
     pub worker_queues: QueueList,

@@ -17,10 +17,13 @@ use crate::{
     ultra::{
         admin_users::AdminUsersApi,
         auth::{AdminAuthApi, AuthApi},
+        callbacks::CallbacksApi,
         jobs::JobsApi,
+        payment_export::PaymentExportApi,
         payments::PaymentsApi,
         platform::PlatformApi,
         providers::{AdminProvidersApi, MerchantProvidersApi},
+        refunds::RefundsApi,
     },
 };
 
@@ -33,6 +36,9 @@ type Apis = (
     MerchantProvidersApi,
     AdminProvidersApi,
     PaymentsApi,
+    PaymentExportApi,
+    RefundsApi,
+    CallbacksApi,
 );
 
 fn service(server_url: &str) -> OpenApiService<Apis, ()> {
@@ -46,6 +52,9 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             MerchantProvidersApi,
             AdminProvidersApi,
             PaymentsApi,
+            PaymentExportApi,
+            RefundsApi,
+            CallbacksApi,
         ),
         "Ultra",
         env!("CARGO_PKG_VERSION"),

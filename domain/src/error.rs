@@ -10,6 +10,10 @@ pub enum DomainError {
     NotFound(&'static str),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Understood and valid, but not something this resource can do (a refund through a
+    /// provider without a refund API).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("insufficient funds: {required} required, {available} available")]
     InsufficientFunds { required: i64, available: i64 },
     #[error("database error: {0}")]

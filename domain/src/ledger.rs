@@ -25,6 +25,29 @@ pub struct AccountSpec<'a> {
     pub allow_negative: bool,
 }
 
+impl<'a> AccountSpec<'a> {
+    /// A merchant's balance: it can never go below zero.
+    pub fn merchant(code: &'a str, merchant_id: &'a str, currency: &'a str) -> Self {
+        Self { code, owner_id: Some(merchant_id), currency, allow_negative: false }
+    }
+
+    /// A platform account mirroring money held at a provider; a clearing account goes
+    /// negative as collections are credited to merchants before the provider settles.
+    pub fn system(code: &'a str, currency: &'a str) -> Self {
+        Self { code, owner_id: None, currency, allow_negative: true }
+    }
+}
+
+/// The code of a merchant's spendable balance.
+pub fn merchant_code(merchant_id: &str, currency: &str) -> String {
+    format!("merchant:{merchant_id}:{currency}:available")
+}
+
+/// The code of a provider account: `clearing` for collections, `refunds` for refunds in flight.
+pub fn provider_code(provider: &str, currency: &str, purpose: &str) -> String {
+    format!("provider:{provider}:{currency}:{purpose}")
+}
+
 /// Returns the account with this code, creating it on first use.
 pub async fn open_account(
     db: &impl ConnectionTrait,
@@ -135,6 +158,34 @@ pub async fn post(txn: &DatabaseTransaction, entry: Entry<'_>) -> DomainResult<l
         .await?;
     }
     Ok(inserted)
+}
+
+/// Moves `amount_minor` from one account to another, opening either on first use: the shape
+/// of most entries.
+pub async fn transfer(
+    txn: &DatabaseTransaction,
+    kind: &str,
+    reference: &str,
+    description: Option<&str>,
+    from: AccountSpec<'_>,
+    to: AccountSpec<'_>,
+    amount_minor: i64,
+) -> DomainResult<ledger_entries::Model> {
+    let from = open_account(txn, from).await?;
+    let to = open_account(txn, to).await?;
+    post(
+        txn,
+        Entry {
+            kind,
+            reference,
+            description,
+            postings: vec![
+                Posting { account_id: &from.id, amount_minor: -amount_minor },
+                Posting { account_id: &to.id, amount_minor },
+            ],
+        },
+    )
+    .await
 }
 
 async fn apply(

@@ -15,6 +15,7 @@ pub mod passwords;
 pub mod payments;
 pub mod provider_configs;
 pub mod redis_conn;
+pub mod refunds;
 pub mod runtime_config;
 pub mod secrets;
 pub mod users;

@@ -9,7 +9,7 @@ use crate::{
     DomainError, DomainResult,
     audit::{self, Actor, AuditEvent},
     events::{self, NewEvent},
-    ledger::{self, AccountSpec, Entry, Posting},
+    ledger::{self, AccountSpec},
     money::format_amount,
 };
 
@@ -95,35 +95,17 @@ pub async fn complete(
     else {
         return Ok(None);
     };
-    let merchant_code = format!("merchant:{}:{}:available", done.merchant_id, done.currency);
-    let clearing_code = format!("provider:{}:{}:clearing", done.provider, done.currency);
-    let merchant = ledger::open_account(
-        txn,
-        AccountSpec {
-            code: &merchant_code,
-            owner_id: Some(&done.merchant_id),
-            currency: &done.currency,
-            allow_negative: false,
-        },
-    )
-    .await?;
-    let clearing = ledger::open_account(
-        txn,
-        AccountSpec { code: &clearing_code, owner_id: None, currency: &done.currency, allow_negative: true },
-    )
-    .await?;
     let reference = format!("payment:{}:collect", done.id);
-    ledger::post(
+    let clearing = ledger::provider_code(&done.provider, &done.currency, "clearing");
+    let merchant = ledger::merchant_code(&done.merchant_id, &done.currency);
+    ledger::transfer(
         txn,
-        Entry {
-            kind: "payment.collected",
-            reference: &reference,
-            description: done.description.as_deref(),
-            postings: vec![
-                Posting { account_id: &clearing.id, amount_minor: -done.amount_minor },
-                Posting { account_id: &merchant.id, amount_minor: done.amount_minor },
-            ],
-        },
+        "payment.collected",
+        &reference,
+        done.description.as_deref(),
+        AccountSpec::system(&clearing, &done.currency),
+        AccountSpec::merchant(&merchant, &done.merchant_id, &done.currency),
+        done.amount_minor,
     )
     .await?;
     record_outcome(txn, &done, "payment.completed").await?;

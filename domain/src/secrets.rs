@@ -3,7 +3,9 @@
 
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, aead::Aead};
 use base64::{Engine, engine::general_purpose::STANDARD};
+use hmac::{Hmac, Mac};
 use rand::Rng;
+use sha2::{Digest, Sha256};
 
 use crate::{DomainError, DomainResult};
 
@@ -16,7 +18,13 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// Derived from the same key, so a leaked path token reveals nothing about the cipher key.
+    token_key: [u8; 32],
 }
+
+/// Path tokens are this many bytes of HMAC, hex-encoded: 80 bits, short enough for Orange's
+/// 120-character notification URLs.
+const PATH_TOKEN_BYTES: usize = 10;
 
 impl SecretBox {
     /// `key` is 32 random bytes, base64-encoded (`openssl rand -base64 32`).
@@ -27,7 +35,9 @@ impl SecretBox {
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| {
             DomainError::validation("ULTRA_ENCRYPTION_KEY", "must decode to exactly 32 bytes")
         })?;
-        Ok(Self { cipher })
+        let token_key =
+            Sha256::new().chain_update(b"ultra path tokens").chain_update(&bytes).finalize().into();
+        Ok(Self { cipher, token_key })
     }
 
     /// A new random key, base64-encoded, for `ultra dev`.
@@ -35,6 +45,32 @@ impl SecretBox {
         let mut key = [0u8; 32];
         rand::rng().fill(&mut key);
         STANDARD.encode(key)
+    }
+
+    /// An unguessable token naming `id` in a URL path, such as a provider callback URL: the
+    /// providers that do not sign their callbacks can at least only reach the URL we gave them.
+    pub fn path_token(&self, purpose: &str, id: &str) -> String {
+        let tag = self.path_mac(purpose, id).finalize().into_bytes();
+        hex::encode(&tag[..PATH_TOKEN_BYTES])
+    }
+
+    /// Checks a path token in constant time.
+    pub fn verify_path_token(&self, purpose: &str, id: &str, token: &str) -> bool {
+        match hex::decode(token) {
+            Ok(tag) if tag.len() == PATH_TOKEN_BYTES => {
+                self.path_mac(purpose, id).verify_truncated_left(&tag).is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    fn path_mac(&self, purpose: &str, id: &str) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.token_key).expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.update(b":");
+        mac.update(id.as_bytes());
+        mac
     }
 
     pub fn seal(&self, plaintext: &[u8]) -> String {
@@ -85,6 +121,19 @@ mod tests {
         let other = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
         assert!(other.open(&sealed).is_err());
         assert!(SecretBox::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn path_tokens_name_one_id_under_one_key() {
+        let sealer = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
+        let token = sealer.path_token("callback", "pay_1");
+        assert_eq!(token.len(), 20);
+        assert!(sealer.verify_path_token("callback", "pay_1", &token));
+        assert!(!sealer.verify_path_token("callback", "pay_2", &token));
+        assert!(!sealer.verify_path_token("other", "pay_1", &token));
+        assert!(!sealer.verify_path_token("callback", "pay_1", "not-hex"));
+        let other = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
+        assert!(!other.verify_path_token("callback", "pay_1", &token));
     }
 
     #[test]

@@ -46,6 +46,17 @@ pub struct Model {
     pub failure_reason: Option<String>,
     pub refunded_minor: i64,
     pub job_id: Option<String>,
+    /// Set before the first call to the provider: from then on a retry must ask the provider
+    /// about the earlier attempt before starting another.
+    pub initiated_at: Option<DateTimeUtc>,
+    /// The provider's handle for status queries (MVola's serverCorrelationId, Airtel's
+    /// transaction id, Orange's pay_token).
+    pub provider_handle: Option<String>,
+    /// What else the provider handed back and later calls need (Orange's order id and
+    /// notification token).
+    pub provider_data: Option<Json>,
+    /// Where the customer pays, for redirect flows such as Orange WebPay.
+    pub checkout_url: Option<String>,
     pub expires_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

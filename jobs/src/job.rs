@@ -1,6 +1,11 @@
 //! What a job kind is, and what its handler may do.
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -9,6 +14,11 @@ use sea_orm::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use ultra_entity::jobs::{self, JobStatus};
+
+use crate::{
+    JobEnv, QueueClient,
+    enqueue::{Enqueued, dispatch_all},
+};
 
 /// A kind of background work. The payload is the job itself, stored as JSON on the job row.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -71,9 +81,43 @@ pub struct JobContext {
     pub attempt: i32,
     pub started_at: DateTime<Utc>,
     pub worker_id: String,
+    pub env: Arc<JobEnv>,
+    pub queue: QueueClient,
+    outbox: Outbox,
 }
 
+/// Jobs a handler enqueued in its transaction, pushed once that transaction has committed.
+pub type Outbox = Arc<Mutex<Vec<Enqueued>>>;
+
 impl JobContext {
+    pub fn new(
+        db: DatabaseConnection,
+        job: jobs::Model,
+        push_id: String,
+        started_at: DateTime<Utc>,
+        worker_id: String,
+        env: Arc<JobEnv>,
+        queue: QueueClient,
+    ) -> Self {
+        Self {
+            db,
+            attempt: job.attempts + 1,
+            job,
+            push_id,
+            started_at,
+            worker_id,
+            env,
+            queue,
+            outbox: Outbox::default(),
+        }
+    }
+
+    /// Where a handler's effect puts the jobs it enqueues; [`JobContext::finish`] pushes them
+    /// after its commit.
+    pub fn outbox(&self) -> Outbox {
+        Arc::clone(&self.outbox)
+    }
+
     /// Marks the job succeeded inside the handler's transaction. It only succeeds for the run
     /// that owns the current push and while the job is not yet finished, so of two concurrent
     /// deliveries exactly one commits its effect.
@@ -109,26 +153,39 @@ impl JobContext {
         let result = effect(&txn).await?;
         let completed = self.complete(&txn, result).await?;
         txn.commit().await?;
+        let follow_ups = std::mem::take(&mut *self.outbox.lock().expect("outbox lock"));
+        dispatch_all(&self.queue, &follow_ups).await;
         Ok(completed)
     }
 
-    /// The attempt log with this attempt appended; the last [`MAX_LOGGED_ATTEMPTS`] are kept.
-    pub fn attempt_log(&self, finished_at: DateTime<Utc>, error: Option<&str>) -> Value {
-        let mut entries = match &self.job.attempt_log {
-            Some(Value::Array(entries)) => entries.clone(),
-            _ => Vec::new(),
-        };
-        entries.push(json!({
-            "attempt": self.attempt,
-            "startedAt": self.started_at,
-            "finishedAt": finished_at,
-            "worker": self.worker_id,
-            "error": error,
-        }));
-        let excess = entries.len().saturating_sub(MAX_LOGGED_ATTEMPTS);
-        entries.drain(..excess);
-        Value::Array(entries)
+    fn attempt_log(&self, finished_at: DateTime<Utc>, error: Option<&str>) -> Value {
+        attempt_log(&self.job, self.attempt, self.started_at, &self.worker_id, finished_at, error)
     }
+}
+
+/// The job's attempt log with this attempt appended; the last [`MAX_LOGGED_ATTEMPTS`] are kept.
+pub fn attempt_log(
+    job: &jobs::Model,
+    attempt: i32,
+    started_at: DateTime<Utc>,
+    worker_id: &str,
+    finished_at: DateTime<Utc>,
+    error: Option<&str>,
+) -> Value {
+    let mut entries = match &job.attempt_log {
+        Some(Value::Array(entries)) => entries.clone(),
+        _ => Vec::new(),
+    };
+    entries.push(json!({
+        "attempt": attempt,
+        "startedAt": started_at,
+        "finishedAt": finished_at,
+        "worker": worker_id,
+        "error": error,
+    }));
+    let excess = entries.len().saturating_sub(MAX_LOGGED_ATTEMPTS);
+    entries.drain(..excess);
+    Value::Array(entries)
 }
 
 pub const MAX_LOGGED_ATTEMPTS: usize = 25;

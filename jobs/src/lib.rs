@@ -8,6 +8,7 @@
 
 pub mod backoff;
 pub mod enqueue;
+mod env;
 pub mod job;
 pub mod kinds;
 pub mod queue;
@@ -17,6 +18,7 @@ pub mod schedules;
 pub mod wait;
 
 pub use enqueue::{Enqueued, NewJob, enqueue};
+pub use env::JobEnv;
 pub use job::{Completed, Job, JobContext, JobError};
 pub use queue::{Delivery, QueueClient};
 pub use registry::Registry;

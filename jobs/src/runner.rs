@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 use ultra_entity::jobs::{self, JobStatus};
 
 use crate::{
-    backoff,
-    job::{JobContext, JobError},
+    JobEnv, backoff,
+    job::{JobContext, JobError, attempt_log},
     queue::{Push, QueueClient},
     registry::Registry,
 };
@@ -21,6 +21,7 @@ pub struct Runner {
     pub queue: QueueClient,
     pub registry: Registry,
     pub worker_id: String,
+    pub env: Arc<JobEnv>,
     started: mpsc::UnboundedSender<Started>,
 }
 
@@ -40,10 +41,11 @@ impl Runner {
         queue: QueueClient,
         registry: Registry,
         worker_id: String,
+        env: Arc<JobEnv>,
     ) -> Arc<Self> {
         let (started, batch) = mpsc::unbounded_channel();
         tokio::spawn(mark_running(db.clone(), worker_id.clone(), batch));
-        Arc::new(Self { db, queue, registry, worker_id, started })
+        Arc::new(Self { db, queue, registry, worker_id, env, started })
     }
 
     /// Runs the delivery `push_id` of job `job_id`. An `Err` means the outcome could not be
@@ -72,14 +74,15 @@ impl Runner {
             first: job.started_at.is_none(),
         });
 
-        let ctx = JobContext {
-            db: self.db.clone(),
-            attempt: job.attempts + 1,
-            push_id: push_id.to_owned(),
+        let ctx = JobContext::new(
+            self.db.clone(),
+            job.clone(),
+            push_id.to_owned(),
             started_at,
-            worker_id: self.worker_id.clone(),
-            job: job.clone(),
-        };
+            self.worker_id.clone(),
+            Arc::clone(&self.env),
+            self.queue.clone(),
+        );
         let clock = Instant::now();
         let outcome = match self.registry.get(&kind) {
             None => Err(JobError::Permanent(format!("no handler for job kind {kind}"))),
@@ -134,15 +137,7 @@ impl Runner {
                 (JobStatus::Queued, Some((ulid::Ulid::new().to_string(), run_at)))
             }
         };
-        let log = JobContext {
-            db: self.db.clone(),
-            job: job.clone(),
-            push_id: push_id.to_owned(),
-            attempt,
-            started_at,
-            worker_id: self.worker_id.clone(),
-        }
-        .attempt_log(now, Some(&message));
+        let log = attempt_log(job, attempt, started_at, &self.worker_id, now, Some(&message));
         let mut update = jobs::Entity::update_many()
             .col_expr(jobs::Column::Status, Expr::value(status))
             .col_expr(jobs::Column::Attempts, Expr::value(attempt))

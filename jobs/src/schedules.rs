@@ -8,6 +8,7 @@ use crate::{
     kinds::{
         maintenance::{ExpireTokens, PurgeFinishedJobs, PurgeIdempotencyKeys},
         payments::ExpirePayments,
+        refunds::PollRefunds,
     },
 };
 
@@ -17,8 +18,9 @@ pub struct Schedule {
     pub default_cron: &'static str,
 }
 
-pub const SCHEDULES: [Schedule; 4] = [
+pub const SCHEDULES: [Schedule; 5] = [
     Schedule { name: "expire-payments", default_cron: "0 * * * * *" },
+    Schedule { name: "poll-refunds", default_cron: "*/15 * * * * *" },
     Schedule { name: "purge-idempotency-keys", default_cron: "0 */10 * * * *" },
     Schedule { name: "expire-tokens", default_cron: "0 */5 * * * *" },
     Schedule { name: "purge-finished-jobs", default_cron: "0 30 3 * * *" },
@@ -29,6 +31,7 @@ pub async fn enqueue_tick(db: &impl ConnectionTrait, name: &str, tick: i64) -> R
     let key = format!("schedule:{name}:{tick}");
     match name {
         "expire-payments" => enqueue(db, NewJob::new(&ExpirePayments).unique_key(key)).await,
+        "poll-refunds" => enqueue(db, NewJob::new(&PollRefunds).unique_key(key)).await,
         "purge-idempotency-keys" => enqueue(db, NewJob::new(&PurgeIdempotencyKeys).unique_key(key)).await,
         "expire-tokens" => enqueue(db, NewJob::new(&ExpireTokens).unique_key(key)).await,
         "purge-finished-jobs" => enqueue(db, NewJob::new(&PurgeFinishedJobs).unique_key(key)).await,

@@ -6,6 +6,7 @@ mod m20261122_000001_core;
 mod m20261122_000002_job_delivery;
 mod m20261122_000003_provider_configs;
 mod m20261122_000004_payments;
+mod m20261122_000005_collections_and_refunds;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_job_delivery::Migration),
             Box::new(m20261122_000003_provider_configs::Migration),
             Box::new(m20261122_000004_payments::Migration),
+            Box::new(m20261122_000005_collections_and_refunds::Migration),
         ]
     }
 }

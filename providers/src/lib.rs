@@ -1,2 +1,158 @@
-//! One HTTP adapter per payment provider, behind one trait per capability (collect, refund,
-//! payout, purchase, publish). Only workers call these; the API never does.
+//! One HTTP adapter per payment provider, behind one trait per capability: [`Collect`] takes
+//! money from a customer, [`Refund`] gives it back. Only workers call these; the API never does.
+//!
+//! An adapter is built per call from the provider configuration that applies (the merchant's
+//! own, else the global one) with [`Providers::adapter`]; what outlives a call (the HTTP client
+//! and the OAuth tokens) lives in [`Providers`]. In simulation mode the [`Simulation`] adapter
+//! decides outcomes in-process, without HTTP.
+
+mod airtel;
+mod collection;
+mod error;
+mod http;
+mod mvola;
+mod orange;
+mod refund;
+mod settings;
+mod simulation;
+mod tokens;
+
+use std::{sync::Arc, time::Duration};
+
+pub use airtel::Airtel;
+pub use collection::{Collect, Collection, CollectionState, Initiated, StatusQuery};
+pub use error::ProviderError;
+pub use mvola::Mvola;
+pub use orange::Orange;
+pub use refund::{Refund, RefundRequest, RefundState};
+pub use settings::Settings;
+pub use simulation::Simulation;
+use tokens::TokenCache;
+
+/// What every adapter shares across calls: one connection pool and the tokens it was given.
+#[derive(Clone)]
+pub struct Providers {
+    http: reqwest::Client,
+    tokens: Arc<TokenCache>,
+}
+
+impl Providers {
+    /// `timeout` bounds each HTTP request; a provider slower than that is treated as down
+    /// and the job retries, asking first what became of the request that timed out.
+    pub fn new(timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("ultra/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the TLS backend initialises");
+        Self { http, tokens: Arc::new(TokenCache::default()) }
+    }
+
+    /// The live adapter for `provider` with these settings, or `None` for a provider this
+    /// crate does not know.
+    pub fn adapter(&self, provider: &str, settings: Settings) -> Result<Adapter, ProviderError> {
+        let client = http::Client { http: self.http.clone(), tokens: Arc::clone(&self.tokens) };
+        Ok(match provider {
+            "mvola" => Adapter::Mvola(Mvola::new(client, &settings)?),
+            "airtel" => Adapter::Airtel(Airtel::new(client, &settings)?),
+            "orange" => Adapter::Orange(Orange::new(client, &settings)?),
+            other => return Err(ProviderError::Configuration(format!("unknown provider {other}"))),
+        })
+    }
+}
+
+/// A provider adapter of either mode, so a job can hold one without caring which.
+pub enum Adapter {
+    Simulation(Simulation),
+    Mvola(Mvola),
+    Airtel(Airtel),
+    Orange(Orange),
+}
+
+impl Adapter {
+    pub async fn initiate(&self, collection: &Collection<'_>) -> Result<Initiated, ProviderError> {
+        match self {
+            Self::Simulation(a) => a.initiate(collection).await,
+            Self::Mvola(a) => a.initiate(collection).await,
+            Self::Airtel(a) => a.initiate(collection).await,
+            Self::Orange(a) => a.initiate(collection).await,
+        }
+    }
+
+    pub async fn status(&self, query: &StatusQuery<'_>) -> Result<CollectionState, ProviderError> {
+        match self {
+            Self::Simulation(a) => a.status(query).await,
+            Self::Mvola(a) => a.status(query).await,
+            Self::Airtel(a) => a.status(query).await,
+            Self::Orange(a) => a.status(query).await,
+        }
+    }
+
+    /// What became of an initiation whose answer was lost, for providers that can be asked by
+    /// our reference (Airtel); `None` when the provider has nothing, or can only be asked by
+    /// initiating again.
+    pub async fn find_earlier(
+        &self,
+        collection: &Collection<'_>,
+    ) -> Result<Option<Initiated>, ProviderError> {
+        let Self::Airtel(airtel) = self else { return Ok(None) };
+        let query = StatusQuery {
+            handle: collection.reference,
+            reference: collection.reference,
+            data: &serde_json::Value::Null,
+            amount_minor: collection.amount_minor,
+            msisdn: collection.msisdn,
+        };
+        match airtel.status(&query).await {
+            Ok(state) => Ok(Some(Initiated {
+                handle: collection.reference.to_owned(),
+                data: serde_json::json!({}),
+                checkout_url: None,
+                state,
+            })),
+            Err(ProviderError::NotFound) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Confirms a transaction only a callback named, for providers whose handle comes back
+    /// only in the initiation's answer (MVola) when that answer was lost.
+    pub async fn confirm_hint(
+        &self,
+        handle: &str,
+        query: &StatusQuery<'_>,
+    ) -> Result<CollectionState, ProviderError> {
+        match self {
+            Self::Mvola(mvola) => mvola.confirm_hint(handle, query).await,
+            _ => Err(ProviderError::Unsupported(
+                "this provider's callbacks carry no handle to adopt".to_owned(),
+            )),
+        }
+    }
+
+    /// Refunds through the provider's API; `Unsupported` for providers without one.
+    pub async fn refund(&self, request: &RefundRequest<'_>) -> Result<RefundState, ProviderError> {
+        match self {
+            Self::Airtel(a) => a.refund(request).await,
+            _ => Err(self.no_refunds()),
+        }
+    }
+
+    pub async fn refund_status(&self, request: &RefundRequest<'_>) -> Result<RefundState, ProviderError> {
+        match self {
+            Self::Airtel(a) => a.refund_status(request).await,
+            _ => Err(self.no_refunds()),
+        }
+    }
+
+    fn no_refunds(&self) -> ProviderError {
+        let name = match self {
+            Self::Simulation(_) => "simulation",
+            Self::Mvola(_) => "mvola",
+            Self::Airtel(_) => "airtel",
+            Self::Orange(_) => "orange",
+        };
+        ProviderError::Unsupported(format!("{name} has no refund API"))
+    }
+}

@@ -1,18 +1,43 @@
-//! The provider sandbox: simulators that speak each provider's wire protocol, served on one
-//! port for tests and `ultra dev`. Providers are added here as their adapters land.
+//! The provider sandbox: simulators of MVola, Airtel Money and Orange Money WebPay that speak
+//! each provider's wire protocol (`providers.md` §1–3), all at the root of one port, so that an
+//! adapter's base URL is simply the sandbox's address. State lives in memory and is lost on
+//! restart. Test numbers choose each payment's fate (see `outcome`).
+
+mod airtel;
+mod app;
+mod callbacks;
+mod config;
+mod customer;
+mod ids;
+mod inspect;
+mod ledger;
+mod mvola;
+mod orange;
+mod outcome;
+mod provider;
+mod tokens;
+mod wire;
 
 use std::{future::Future, time::Duration};
 
 use poem::{EndpointExt, Route, Server, get, handler, listener::TcpListener, web::Json};
 use serde_json::{Value, json};
 
+pub use crate::config::SandboxConfig;
+
 #[handler]
 fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-pub async fn serve(addr: &str, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-    let app = Route::new().at("/healthz", get(healthz)).with(poem::middleware::Tracing);
+pub async fn serve(
+    addr: &str,
+    config: SandboxConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let routes = Route::new().at("/healthz", get(healthz));
+    let routes = inspect::routes(orange::routes(airtel::routes(mvola::routes(routes))));
+    let app = routes.data(app::App::new(config)).with(poem::middleware::Tracing);
     tracing::info!(%addr, "sandbox listening");
     Server::new(TcpListener::bind(addr))
         .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))

@@ -88,8 +88,18 @@ async fn dev_starts_from_nothing_and_the_seeded_merchant_logs_in() {
         .unwrap();
     assert_eq!(payment["data"]["status"], "completed", "{payment}");
 
-    let sandbox = client.get(format!("http://127.0.0.1:{sandbox_port}/healthz")).send().await.unwrap();
-    assert_eq!(sandbox.status(), StatusCode::OK);
+    // Collected in live mode, through the embedded sandbox's MVola.
+    let reference = payment["data"]["reference"].as_str().unwrap();
+    let transactions: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{sandbox_port}/_sandbox/transactions?reference={reference}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(transactions[0]["provider"], "mvola", "{transactions}");
+    assert_eq!(transactions[0]["status"], "completed", "{transactions}");
 }
 
 #[tokio::test]

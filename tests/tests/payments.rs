@@ -135,15 +135,26 @@ async fn an_unconfirmed_payment_expires() {
     configure(&app, "orange", json!({ "mode": "simulation" })).await;
     let token = app.login(MERCHANT_EMAIL, MERCHANT_PASSWORD).await;
 
-    let (_, body) = pay(
+    // Providers take whole Ariary: cents are refused up front, naming the field.
+    let (status, refused) = pay(
         &app,
         &token,
         json!({ "provider": "orange", "amount": "75.50", "customerPhone": "0321234502" }),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused["meta"]["field"], "amount");
+
+    let (_, body) = pay(
+        &app,
+        &token,
+        json!({ "provider": "orange", "amount": "7550", "customerPhone": "0321234502" }),
         Some(3),
     )
     .await;
     assert_eq!(body["data"]["status"], "pending", "{body}");
-    assert_eq!(body["data"]["amount"], "75.50");
+    assert_eq!(body["data"]["amount"], "7550");
     let id = body["data"]["id"].as_str().unwrap().to_owned();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {

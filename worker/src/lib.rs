@@ -11,7 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
-use ultra_jobs::{QueueClient, Registry, runner::Runner};
+use ultra_jobs::{JobEnv, QueueClient, Registry, runner::Runner};
 
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
@@ -44,12 +44,13 @@ pub async fn run(
     redis: ConnectionManager,
     queue: QueueClient,
     settings: WorkerSettings,
+    env: Arc<JobEnv>,
     metrics: PrometheusHandle,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     ultra_domain::health::Dependencies::check(&db, &redis).await.require()?;
     let worker_id = process_id();
-    let runner = Runner::new(db.clone(), queue.clone(), Registry::standard(), worker_id.clone());
+    let runner = Runner::new(db.clone(), queue.clone(), Registry::standard(), worker_id.clone(), env);
     let queue_names: Vec<String> = settings.queues.iter().map(|(name, _)| name.clone()).collect();
 
     let mut tasks = tokio::task::JoinSet::new();

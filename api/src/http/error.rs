@@ -161,6 +161,7 @@ impl From<DomainError> for ApiError {
             DomainError::Validation { field, message } => Self::validation(field, message),
             DomainError::NotFound(what) => Self::not_found(what),
             DomainError::Conflict { code, message } => Self::conflict(code, message),
+            DomainError::Unprocessable { code, message } => Self::unprocessable(code, message),
             DomainError::InsufficientFunds { .. } => {
                 Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_funds", err.to_string())
             }

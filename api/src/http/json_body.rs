@@ -4,9 +4,11 @@
 
 use poem::{Request, RequestBody, Result, http::StatusCode};
 use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    error::ContentTypeError,
     impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
-    registry::{MetaSchema, MetaSchemaRef, Registry},
+    registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry},
     types::{ParseFromJSON, Type},
 };
 use serde_json::Value;
@@ -43,6 +45,78 @@ impl<T: ParseFromJSON + Type> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
+        read(request, body, false).await
+    }
+}
+
+/// A JSON body the client may leave out, which then reads as `{}`: for operations whose every
+/// field has a default (a refund of the whole payment).
+pub struct OptionalJsonBody<T>(pub JsonBody<T>);
+
+impl<T: Type> Payload for OptionalJsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        JsonBody::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ParseFromJSON + Type> ParsePayload for OptionalJsonBody<T> {
+    const IS_REQUIRED: bool = false;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
+        read(request, body, true).await.map(Self)
+    }
+}
+
+/// Like [`impl_apirequest_for_payload!`], except that a request without a `Content-Type` (an
+/// empty `POST`) is read as the empty body rather than refused with 415.
+impl<'a, T: ParseFromJSON + Type> ApiExtractor<'a> for OptionalJsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Self as Payload>::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType { content_type: Self::CONTENT_TYPE, schema: Self::schema_ref() }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> Result<Self> {
+        match request.content_type() {
+            Some(content_type) if !Self::check_content_type(content_type) => {
+                Err(ContentTypeError::NotSupported { content_type: content_type.to_owned() }.into())
+            }
+            _ => read(request, body, true).await.map(Self),
+        }
+    }
+}
+
+async fn read<T: ParseFromJSON + Type>(
+    request: &Request,
+    body: &mut RequestBody,
+    optional: bool,
+) -> Result<JsonBody<T>> {
+    {
         let limit = request.data::<AppState>().map(|state| state.config.max_body_bytes).unwrap_or(1 << 20);
         let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|err| match err {
             poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
@@ -52,11 +126,15 @@ impl<T: ParseFromJSON + Type> ParsePayload for JsonBody<T> {
             ),
             other => ApiError::bad_request(format!("could not read the request body: {other}")),
         })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request("a JSON request body is required").into());
-        }
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?;
+        let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+            if !optional {
+                return Err(ApiError::bad_request("a JSON request body is required").into());
+            }
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?
+        };
 
         let mut registry = Registry::new();
         T::register(&mut registry);
@@ -68,7 +146,7 @@ impl<T: ParseFromJSON + Type> ParsePayload for JsonBody<T> {
             let field = message.split('`').nth(1).map(str::to_owned).unwrap_or_else(|| "body".to_owned());
             ApiError::validation(field, message)
         })?;
-        Ok(Self { value, fingerprint })
+        Ok(JsonBody { value, fingerprint })
     }
 }
 

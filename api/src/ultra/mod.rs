@@ -2,10 +2,13 @@
 
 pub mod admin_users;
 pub mod auth;
+pub mod callbacks;
 pub mod jobs;
+pub mod payment_export;
 pub mod payments;
 pub mod platform;
 pub mod providers;
+pub mod refunds;
 pub mod views;
 
 use poem_openapi::Tags;
@@ -24,4 +27,6 @@ pub enum ApiTags {
     MerchantProviders,
     /// Health, readiness and metrics
     Platform,
+    /// Provider callbacks: hints that trigger a status query
+    Callbacks,
 }

@@ -1,4 +1,4 @@
-//! `POST payments`, `GET payments`, `GET payments/{id}`.
+//! `POST payments`, `GET payments`, `GET payments/{id}`, `POST payments/{id}/poll`.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +10,7 @@ use poem_openapi::{
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
+use ultra_domain::db::begin_write;
 use ultra_domain::{
     audit::{self, AuditEvent},
     ids,
@@ -20,9 +21,11 @@ use ultra_domain::{
 use ultra_entity::{
     jobs,
     payments::{self as payment_rows, PaymentStatus},
-    provider_configs::ProviderMode,
 };
-use ultra_jobs::{Enqueued, NewJob, enqueue, kinds::payments::CollectPayment};
+use ultra_jobs::{
+    Enqueued, NewJob, enqueue,
+    kinds::payments::{CheckPayment, CollectPayment, Trigger},
+};
 
 use super::{
     ApiTags,
@@ -31,7 +34,7 @@ use super::{
 use crate::{
     AppState,
     http::{
-        auth::Auth,
+        auth::{Auth, Principal},
         client::actor,
         envelope::Reply,
         error::{ApiError, ApiResult},
@@ -157,6 +160,9 @@ pub struct PaymentView {
     pub failure_reason: Option<String>,
     pub refunded_amount: String,
     pub job_id: Option<String>,
+    /// Where to send the customer to pay, for redirect flows (Orange Money WebPay); set once
+    /// the provider has accepted the payment.
+    pub checkout_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -180,6 +186,7 @@ impl From<payment_rows::Model> for PaymentView {
             provider_transaction_id: payment.provider_transaction_id,
             failure_reason: payment.failure_reason,
             job_id: payment.job_id,
+            checkout_url: payment.checkout_url,
             created_at: payment.created_at,
             updated_at: payment.updated_at,
             completed_at: payment.completed_at,
@@ -255,13 +262,10 @@ impl PaymentsApi {
         if !provider_config.enabled {
             return Err(ApiError::validation("provider", format!("{} is disabled", provider.name())));
         }
-        if provider_config.mode == ProviderMode::Live {
+        if amount_minor % 100 != 0 {
             return Err(ApiError::validation(
-                "provider",
-                format!(
-                    "{} is configured in live mode, which this server cannot collect through yet",
-                    provider.name()
-                ),
+                "amount",
+                "must be a whole number of Ariary: mobile money in Madagascar has no minor unit",
             ));
         }
 
@@ -299,6 +303,10 @@ impl PaymentsApi {
                         failure_reason: Set(None),
                         refunded_minor: Set(0),
                         job_id: Set(None),
+                        initiated_at: Set(None),
+                        provider_handle: Set(None),
+                        provider_data: Set(None),
+                        checkout_url: Set(None),
                         expires_at: Set(now + expiry),
                         completed_at: Set(None),
                         created_at: Set(now),
@@ -343,20 +351,10 @@ impl PaymentsApi {
             return Ok(reply);
         };
         let job = enqueued.dispatch(&state.queue).await;
-        let Some(wait) = preferred_wait(prefer.0.as_deref()) else {
-            return Ok(reply);
-        };
-        let job = ultra_jobs::wait::until_finished(&state.db, &state.pubsub, &state.queue, &job.id, wait)
-            .await?
-            .unwrap_or(job);
-        let payment =
-            job.resource_id.as_deref().map(|id| payment_rows::Entity::find_by_id(id).one(&state.db));
-        let payment = match payment {
-            Some(found) => found.await?.ok_or_else(|| ApiError::not_found("payment"))?,
-            None => return Err(ApiError::internal("payment job without its payment")),
-        };
-        Ok(Reply::new(PaymentAccepted { payment: payment.into(), job: JobRef::from(&job) })
-            .with_header("Preference-Applied", format!("wait={}", wait.as_secs())))
+        match preferred_wait(prefer.0.as_deref()) {
+            None => Ok(reply),
+            Some(wait) => answer_after_wait(&state, job, wait).await,
+        }
     }
 
     /// List payments
@@ -412,15 +410,86 @@ impl PaymentsApi {
         auth: Auth,
         id: Path<String>,
     ) -> ApiResult<Reply<PaymentView>> {
-        let principal = auth.0;
-        let payment = payment_rows::Entity::find_by_id(id.0.as_str())
-            .one(&state.db)
-            .await?
-            .filter(|payment| {
-                principal.is_admin()
-                    || principal.merchant().is_ok_and(|merchant| merchant.id == payment.merchant_id)
-            })
-            .ok_or_else(|| ApiError::not_found("payment"))?;
-        Ok(Reply::new(payment.into()))
+        Ok(Reply::new(visible_payment(&state, &auth.0, &id.0).await?.into()))
+    }
+
+    /// Poll payment status from provider
+    ///
+    /// Queries the provider for the latest payment status and updates the record; terminal
+    /// transitions record their events for webhook delivery. The query runs on a worker:
+    /// answers 202 with the payment and the job, and `Prefer: wait=N` waits for it.
+    #[oai(path = "/payments/:id/poll", method = "post", operation_id = "pollPayment")]
+    async fn poll(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+        /// RFC 7240 preferences; `wait=N` waits for the provider's answer.
+        #[oai(name = "Prefer")]
+        prefer: Header<Option<String>>,
+    ) -> ApiResult<Reply<PaymentAccepted, 202>> {
+        let payment = visible_payment(&state, &auth.0, &id.0).await?;
+        let check = CheckPayment { payment_id: payment.id.clone(), trigger: Trigger::Manual };
+        let txn = begin_write(&state.db).await?;
+        let enqueued = enqueue(
+            &txn,
+            NewJob::new(&check).owner(payment.merchant_id.clone()).resource("payments", payment.id.clone()),
+        )
+        .await?;
+        txn.commit().await?;
+        let job = enqueued.dispatch(&state.queue).await;
+        match preferred_wait(prefer.0.as_deref()) {
+            None => Ok(Reply::new(PaymentAccepted { payment: payment.into(), job: JobRef::from(&job) })),
+            Some(wait) => answer_after_wait(&state, job, wait).await,
+        }
     }
 }
+
+/// The payment `id` if the caller may see it: their own, or any for an admin. Another
+/// merchant's payment is a 404, indistinguishable from one that does not exist.
+pub async fn visible_payment(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> ApiResult<payment_rows::Model> {
+    payment_rows::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .filter(|payment| {
+            principal.is_admin()
+                || principal.merchant().is_ok_and(|merchant| merchant.id == payment.merchant_id)
+        })
+        .ok_or_else(|| ApiError::not_found("payment"))
+}
+
+/// Waits up to `wait` for the payment to settle, then answers with it as it is. The job that
+/// started it may finish first (a live collection ends once the provider has the request), so
+/// after the job the payment itself is watched until it leaves `pending` or time runs out.
+async fn answer_after_wait(
+    state: &AppState,
+    job: jobs::Model,
+    wait: std::time::Duration,
+) -> ApiResult<Reply<PaymentAccepted, 202>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let job = ultra_jobs::wait::until_finished(&state.db, &state.pubsub, &state.queue, &job.id, wait)
+        .await?
+        .unwrap_or(job);
+    let payment_id =
+        job.resource_id.clone().ok_or_else(|| ApiError::internal("payment job without its payment"))?;
+    let payment = loop {
+        let payment = payment_rows::Entity::find_by_id(payment_id.as_str())
+            .one(&state.db)
+            .await?
+            .ok_or_else(|| ApiError::not_found("payment"))?;
+        if payment.status != PaymentStatus::Pending || tokio::time::Instant::now() >= deadline {
+            break payment;
+        }
+        tokio::time::sleep(SETTLE_POLL.min(deadline - tokio::time::Instant::now())).await;
+    };
+    let job = jobs::Entity::find_by_id(job.id.as_str()).one(&state.db).await?.unwrap_or(job);
+    Ok(Reply::new(PaymentAccepted { payment: payment.into(), job: JobRef::from(&job) })
+        .with_header("Preference-Applied", format!("wait={}", wait.as_secs())))
+}
+
+/// How often a waiting request looks at its payment once the job is done.
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(100);

@@ -1,8 +1,10 @@
 //! Every job kind, one module per area.
 
+mod adapters;
 pub mod diagnostics;
 pub mod maintenance;
 pub mod payments;
+pub mod refunds;
 
 use crate::registry::Registry;
 
@@ -12,5 +14,9 @@ pub fn register_all(registry: &mut Registry) {
     registry.register::<maintenance::PurgeFinishedJobs>();
     registry.register::<diagnostics::Probe>();
     registry.register::<payments::CollectPayment>();
+    registry.register::<payments::CheckPayment>();
     registry.register::<payments::ExpirePayments>();
+    registry.register::<refunds::ProcessRefund>();
+    registry.register::<refunds::CheckRefund>();
+    registry.register::<refunds::PollRefunds>();
 }

@@ -1,88 +1,330 @@
-//! Collecting payments, and expiring those the customer never confirmed.
+//! Collecting payments: initiation, status checks (polls, callback hints, manual polls and the
+//! last look before expiry), and expiring those the customer never confirmed.
+//!
+//! Every state change happens in the transaction that records the job's completion, so a job
+//! delivered twice moves a payment once; and a payment only completes on the provider's own
+//! word, from a status query, never on a callback's.
 
-use chrono::Utc;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use chrono::{Duration as TimeDelta, Utc};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use ultra_domain::payments;
 use ultra_entity::{
     payments::{self as payment_rows, PaymentStatus},
     provider_configs::ProviderMode,
 };
+use ultra_providers::{Collection, CollectionState, Initiated, ProviderError, StatusQuery};
 
-use crate::job::{Completed, Job, JobContext, JobError};
+use super::adapters::{adapter_for, callback_url};
+use crate::{
+    enqueue::{NewJob, enqueue},
+    job::{Completed, Job, JobContext, JobError, Outbox},
+};
 
-/// Asks the provider to collect a pending payment and records the outcome.
-///
-/// In simulation mode the outcome comes from the customer number's last two digits, like a
-/// card network's test cards: `01` is declined for insufficient funds, `02` is never confirmed
-/// (the payment expires), `03` fails once as a provider outage would and then succeeds, and any
-/// other number succeeds.
+/// Starts collecting a pending payment: asks the provider to charge the customer, or, when an
+/// earlier attempt's answer was lost, first asks the provider what became of it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CollectPayment {
     pub payment_id: String,
 }
 
+/// Why a payment's status is being checked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "trigger", rename_all = "snake_case")]
+pub enum Trigger {
+    /// The n-th scheduled poll; each schedules the next while the payment is pending.
+    Poll { round: u32 },
+    /// A provider callback arrived; `handle` is the provider's id it named, if any.
+    Callback { handle: Option<String> },
+    /// The merchant asked (`POST payments/{id}/poll`).
+    Manual,
+    /// The payment is past its expiry: expire it unless the provider says otherwise.
+    Expiry,
+}
+
+/// Asks the provider where a payment stands and applies what it says.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckPayment {
+    pub payment_id: String,
+    #[serde(flatten)]
+    pub trigger: Trigger,
+}
+
+/// Seconds before each poll: often at first, when most customers confirm, then once a minute
+/// (MVola asks for no more than one poll every 3 seconds).
+fn poll_delay(round: u32) -> TimeDelta {
+    const DELAYS: [i64; 6] = [3, 5, 10, 15, 30, 60];
+    TimeDelta::seconds(DELAYS[(round.saturating_sub(1) as usize).min(DELAYS.len() - 1)])
+}
+
+async fn load(ctx: &JobContext, id: &str) -> Result<payment_rows::Model, JobError> {
+    payment_rows::Entity::find_by_id(id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("payment {id} does not exist")))
+}
+
+async fn note(ctx: &JobContext, result: Value) -> Result<Completed, JobError> {
+    ctx.finish(move |_| Box::pin(async move { Ok(result) })).await
+}
+
+/// Schedules the poll after `round` in the completing transaction.
+async fn schedule_poll(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox,
+    payment: &payment_rows::Model,
+    round: u32,
+) -> Result<(), JobError> {
+    let run_at = Utc::now() + poll_delay(round);
+    if run_at > payment.expires_at + TimeDelta::seconds(1) {
+        // The expiry check takes over from here.
+        return Ok(());
+    }
+    let check = CheckPayment { payment_id: payment.id.clone(), trigger: Trigger::Poll { round } };
+    let enqueued = enqueue(
+        txn,
+        NewJob::new(&check)
+            .owner(payment.merchant_id.clone())
+            .resource("payments", payment.id.clone())
+            .unique_key(format!("payment:{}:poll:{round}", payment.id))
+            .run_at(run_at),
+    )
+    .await?;
+    outbox.lock().expect("outbox lock").push(enqueued);
+    Ok(())
+}
+
+/// Applies a state the provider reported, inside the completing transaction.
+async fn apply(
+    txn: &DatabaseTransaction,
+    payment: &payment_rows::Model,
+    state: &CollectionState,
+) -> Result<Value, JobError> {
+    let moved = match state {
+        CollectionState::Pending => return Ok(json!({ "status": "pending" })),
+        CollectionState::Completed { transaction_id } => {
+            payments::complete(txn, payment, transaction_id.clone()).await?
+        }
+        CollectionState::Failed { reason } => {
+            payments::end_unpaid(txn, payment, PaymentStatus::Failed, reason).await?
+        }
+        CollectionState::Expired => {
+            payments::end_unpaid(txn, payment, PaymentStatus::Expired, "the provider expired the request")
+                .await?
+        }
+    };
+    let status = moved.map_or(payment.status, |p| p.status);
+    Ok(json!({ "status": status }))
+}
+
+/// Ends a payment the provider refused outright, or that cannot be collected as configured.
+async fn refuse(
+    ctx: &JobContext,
+    payment: payment_rows::Model,
+    err: ProviderError,
+) -> Result<Completed, JobError> {
+    let reason = match &err {
+        ProviderError::Rejected { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    ctx.finish(move |txn| {
+        Box::pin(async move {
+            payments::end_unpaid(txn, &payment, PaymentStatus::Failed, &reason).await?;
+            Ok(json!({ "status": "failed", "reason": reason }))
+        })
+    })
+    .await
+}
+
 impl Job for CollectPayment {
     const KIND: &'static str = "payments.collect";
     const QUEUE: &'static str = "payments";
-    const MAX_ATTEMPTS: i32 = 6;
+    const MAX_ATTEMPTS: i32 = 8;
+    const BASE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+    const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(60);
 
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
-        let payment = payment_rows::Entity::find_by_id(self.payment_id.as_str())
-            .one(&ctx.db)
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("payment {} does not exist", self.payment_id)))?;
+        let payment = load(&ctx, &self.payment_id).await?;
         if payment.status != PaymentStatus::Pending {
-            let status = payment.status;
-            return ctx
-                .finish(|_| {
-                    Box::pin(async move { Ok(json!({ "status": status, "note": "already settled" })) })
-                })
-                .await;
+            return note(&ctx, json!({ "status": payment.status, "note": "already settled" })).await;
         }
-        if payment.mode == ProviderMode::Live {
-            return Err(JobError::Permanent(format!(
-                "live collection through {} is not available",
-                payment.provider
-            )));
+        if payment.provider_handle.is_some() {
+            return note(&ctx, json!({ "status": "pending", "note": "already initiated" })).await;
         }
-        let test_number = &payment.customer_phone[payment.customer_phone.len().saturating_sub(2)..];
-        match test_number {
-            "01" => {
-                ctx.finish(|txn| {
-                    Box::pin(async move {
-                        payments::end_unpaid(txn, &payment, PaymentStatus::Failed, "insufficient funds")
-                            .await?;
-                        Ok(json!({ "status": "failed" }))
-                    })
-                })
-                .await
+        let adapter = match adapter_for(&ctx, &payment.provider, payment.mode, &payment.merchant_id).await? {
+            Ok(adapter) => adapter,
+            Err(err) => return refuse(&ctx, payment, err).await,
+        };
+        let callback = callback_url(&ctx, &payment.provider, &payment.id);
+        let attempt = u32::try_from(ctx.attempt).unwrap_or(1);
+        // Order ids must be new per initiation for providers that refuse a reused one; the
+        // ULID part of the reference keeps them within Orange's 30 characters.
+        let order_id = format!("{}-{attempt}", payment.reference.trim_start_matches("ULT"));
+        let collection = Collection {
+            reference: &payment.reference,
+            order_id: &order_id,
+            amount_minor: payment.amount_minor,
+            currency: &payment.currency,
+            msisdn: &payment.customer_phone,
+            description: payment.description.as_deref(),
+            callback_url: callback.as_deref(),
+            return_url: Some(ctx.env.public_url.as_str()),
+            attempt,
+        };
+
+        let earlier = if payment.initiated_at.is_some() {
+            match adapter.find_earlier(&collection).await {
+                Ok(found) => found,
+                Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
+                Err(err) => return refuse(&ctx, payment, err).await,
             }
-            "02" => {
-                ctx.finish(|_| Box::pin(async { Ok(json!({ "status": "pending", "awaiting": "customer" })) }))
-                    .await
+        } else {
+            // Committed before the call: if this worker dies mid-call, the next attempt knows
+            // the provider may already have the request.
+            payment_rows::Entity::update_many()
+                .col_expr(payment_rows::Column::InitiatedAt, Expr::value(Utc::now()))
+                .filter(payment_rows::Column::Id.eq(&payment.id))
+                .exec(&ctx.db)
+                .await?;
+            None
+        };
+        let initiated = match earlier {
+            Some(found) => Ok(found),
+            None => adapter.initiate(&collection).await,
+        };
+        match initiated {
+            Ok(initiated) => record_initiation(&ctx, payment, initiated).await,
+            Err(ProviderError::Duplicate(message)) => {
+                // An earlier attempt reached the provider but its answer, and the handle in
+                // it, was lost: the provider's callback will name the transaction.
+                note(&ctx, json!({ "status": "pending", "awaiting": "callback", "provider": message })).await
             }
-            "03" if ctx.attempt == 1 => Err(JobError::Transient("provider answered 500".to_owned())),
-            _ => {
-                let transaction_id = format!("SIM-{}", payment.reference);
-                ctx.finish(|txn| {
-                    Box::pin(async move {
-                        payments::complete(txn, &payment, Some(transaction_id)).await?;
-                        Ok(json!({ "status": "completed" }))
-                    })
-                })
-                .await
-            }
+            Err(err) if err.is_transient() => Err(JobError::Transient(err.to_string())),
+            Err(err) => refuse(&ctx, payment, err).await,
         }
     }
 }
 
-/// Expires payments still pending past their expiry.
+async fn record_initiation(
+    ctx: &JobContext,
+    payment: payment_rows::Model,
+    initiated: Initiated,
+) -> Result<Completed, JobError> {
+    let outbox = ctx.outbox();
+    ctx.finish(move |txn| {
+        Box::pin(async move {
+            payment_rows::Entity::update_many()
+                .col_expr(payment_rows::Column::ProviderHandle, Expr::value(initiated.handle.clone()))
+                .col_expr(payment_rows::Column::ProviderData, Expr::value(initiated.data.clone()))
+                .col_expr(payment_rows::Column::CheckoutUrl, Expr::value(initiated.checkout_url.clone()))
+                .col_expr(payment_rows::Column::UpdatedAt, Expr::value(Utc::now()))
+                .filter(payment_rows::Column::Id.eq(&payment.id))
+                .exec(txn)
+                .await?;
+            let payment = payment_rows::Entity::find_by_id(payment.id.as_str())
+                .one(txn)
+                .await?
+                .ok_or_else(|| JobError::Permanent("the payment vanished".to_owned()))?;
+            if initiated.state == CollectionState::Pending && payment.mode == ProviderMode::Live {
+                schedule_poll(txn, &outbox, &payment, 1).await?;
+            }
+            let mut result = apply(txn, &payment, &initiated.state).await?;
+            result["handle"] = json!(initiated.handle);
+            Ok(result)
+        })
+    })
+    .await
+}
+
+impl Job for CheckPayment {
+    const KIND: &'static str = "payments.check";
+    const QUEUE: &'static str = "payments";
+    const MAX_ATTEMPTS: i32 = 6;
+    const BASE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+    const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(60);
+
+    async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
+        let payment = load(&ctx, &self.payment_id).await?;
+        if payment.status != PaymentStatus::Pending {
+            return note(&ctx, json!({ "status": payment.status, "note": "already settled" })).await;
+        }
+        let query = StatusQuery {
+            handle: payment.provider_handle.as_deref().unwrap_or_default(),
+            reference: &payment.reference,
+            data: payment.provider_data.as_ref().unwrap_or(&Value::Null),
+            amount_minor: payment.amount_minor,
+            msisdn: &payment.customer_phone,
+        };
+        let mut adopted = None;
+        let state = match adapter_for(&ctx, &payment.provider, payment.mode, &payment.merchant_id).await? {
+            Err(err) => Err(err),
+            Ok(adapter) => match (&payment.provider_handle, &self.trigger) {
+                (Some(_), _) => adapter.status(&query).await,
+                (None, Trigger::Callback { handle: Some(hint) }) if payment.initiated_at.is_some() => {
+                    adopted = Some(hint.clone());
+                    adapter.confirm_hint(hint, &query).await
+                }
+                (None, _) => Ok(CollectionState::Pending),
+            },
+        };
+        let overdue = Utc::now() >= payment.expires_at || matches!(self.trigger, Trigger::Expiry);
+        let state = match state {
+            Ok(state) => state,
+            Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
+            // Past expiry, a provider that cannot say otherwise leaves the payment to expire.
+            Err(ProviderError::NotFound) => CollectionState::Pending,
+            Err(_) if overdue => CollectionState::Pending,
+            Err(err) => {
+                // A callback naming someone else's transaction, or a refusal to say: nothing
+                // the provider confirmed, so nothing changes.
+                return note(&ctx, json!({ "status": "pending", "ignored": err.to_string() })).await;
+            }
+        };
+        let trigger = self.trigger;
+        let outbox = ctx.outbox();
+        ctx.finish(move |txn| {
+            Box::pin(async move {
+                if let (Some(handle), CollectionState::Completed { .. }) = (&adopted, &state) {
+                    payment_rows::Entity::update_many()
+                        .col_expr(payment_rows::Column::ProviderHandle, Expr::value(handle.clone()))
+                        .filter(payment_rows::Column::Id.eq(&payment.id))
+                        .exec(txn)
+                        .await?;
+                }
+                if state.is_final() {
+                    return apply(txn, &payment, &state).await;
+                }
+                if overdue {
+                    payments::end_unpaid(
+                        txn,
+                        &payment,
+                        PaymentStatus::Expired,
+                        "the customer did not confirm in time",
+                    )
+                    .await?;
+                    return Ok(json!({ "status": "expired" }));
+                }
+                if let Trigger::Poll { round } = trigger
+                    && payment.mode == ProviderMode::Live
+                {
+                    schedule_poll(txn, &outbox, &payment, round + 1).await?;
+                }
+                Ok(json!({ "status": "pending" }))
+            })
+        })
+        .await
+    }
+}
+
+/// Expires payments still pending past their expiry. Simulated ones expire at once; a live
+/// one gets a last status check first, since its customer may have paid at the last moment.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ExpirePayments;
 
-/// Payments expired per run; the next tick takes the rest.
+/// Payments handled per run; the next tick takes the rest.
 const EXPIRE_BATCH: u64 = 500;
 
 impl Job for ExpirePayments {
@@ -91,7 +333,8 @@ impl Job for ExpirePayments {
     const MAX_ATTEMPTS: i32 = 3;
 
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
-        ctx.finish(|txn| {
+        let outbox = ctx.outbox();
+        ctx.finish(move |txn| {
             Box::pin(async move {
                 let due = payment_rows::Entity::find()
                     .filter(payment_rows::Column::Status.eq(PaymentStatus::Pending))
@@ -100,9 +343,21 @@ impl Job for ExpirePayments {
                     .limit(EXPIRE_BATCH)
                     .all(txn)
                     .await?;
-                let mut expired = 0;
+                let (mut expired, mut checked) = (0, 0);
                 for payment in &due {
-                    if payments::end_unpaid(
+                    if payment.mode == ProviderMode::Live {
+                        let check = CheckPayment { payment_id: payment.id.clone(), trigger: Trigger::Expiry };
+                        let enqueued = enqueue(
+                            txn,
+                            NewJob::new(&check)
+                                .owner(payment.merchant_id.clone())
+                                .resource("payments", payment.id.clone())
+                                .unique_key(format!("payment:{}:expiry-check", payment.id)),
+                        )
+                        .await?;
+                        outbox.lock().expect("outbox lock").push(enqueued);
+                        checked += 1;
+                    } else if payments::end_unpaid(
                         txn,
                         payment,
                         PaymentStatus::Expired,
@@ -114,7 +369,7 @@ impl Job for ExpirePayments {
                         expired += 1;
                     }
                 }
-                Ok(json!({ "expired": expired }))
+                Ok(json!({ "expired": expired, "checked": checked }))
             })
         })
         .await

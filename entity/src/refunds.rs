@@ -1,0 +1,59 @@
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::provider_configs::ProviderMode;
+
+/// `pending` until the provider has the request, `processing` while it works on it; failed and
+/// cancelled refunds can be retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum RefundStatus {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "processing")]
+    Processing,
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+}
+
+impl RefundStatus {
+    /// Still holding part of the payment's refundable amount.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Processing)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "refunds")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub payment_id: String,
+    pub merchant_id: String,
+    pub provider: String,
+    pub mode: ProviderMode,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: RefundStatus,
+    pub reason: Option<String>,
+    pub provider_refund_id: Option<String>,
+    pub failure_reason: Option<String>,
+    /// Bumped by each retry, so each attempt's ledger entries have their own references.
+    pub attempt: i32,
+    pub job_id: Option<String>,
+    /// When the refund poller should next ask the provider about a `processing` refund.
+    pub next_check_at: Option<DateTimeUtc>,
+    pub completed_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

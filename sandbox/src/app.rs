@@ -1,0 +1,50 @@
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::{
+    airtel::UssdPush, config::SandboxConfig, ledger::Ledger, mvola::MerchantPay, orange::WebPayment,
+    tokens::Tokens,
+};
+
+/// Everything the simulators share. Locks are never held across an `.await`, so plain mutexes
+/// suffice; a panic while holding one leaves data that is still consistent enough for a sandbox.
+pub struct App {
+    pub config: SandboxConfig,
+    pub http: reqwest::Client,
+    tokens: Mutex<Tokens>,
+    mvola: Mutex<Ledger<MerchantPay>>,
+    airtel: Mutex<Ledger<UssdPush>>,
+    orange: Mutex<Ledger<WebPayment>>,
+}
+
+impl App {
+    pub fn new(config: SandboxConfig) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            http: reqwest::Client::new(),
+            tokens: Mutex::default(),
+            mvola: Mutex::default(),
+            airtel: Mutex::default(),
+            orange: Mutex::default(),
+        })
+    }
+
+    pub fn tokens(&self) -> MutexGuard<'_, Tokens> {
+        lock(&self.tokens)
+    }
+
+    pub fn mvola(&self) -> MutexGuard<'_, Ledger<MerchantPay>> {
+        lock(&self.mvola)
+    }
+
+    pub fn airtel(&self) -> MutexGuard<'_, Ledger<UssdPush>> {
+        lock(&self.airtel)
+    }
+
+    pub fn orange(&self) -> MutexGuard<'_, Ledger<WebPayment>> {
+        lock(&self.orange)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,68 @@
+//! Sandbox-only endpoints under `/_sandbox`, for tests and people: what each simulator has
+//! recorded and how often clients asked for tokens. No provider has these paths.
+
+use std::{sync::Arc, time::Instant};
+
+use poem::{
+    Route, get, handler,
+    web::{Data, Json, Query},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{airtel::UssdPush, app::App, mvola::MerchantPay, orange::WebPayment, provider::Provider};
+
+pub fn routes(route: Route) -> Route {
+    route.at("/_sandbox/transactions", get(transactions)).at("/_sandbox/stats", get(stats))
+}
+
+#[derive(Deserialize)]
+struct Filter {
+    provider: Option<String>,
+    reference: Option<String>,
+}
+
+/// Every recorded collection of every provider, oldest first.
+#[handler]
+fn transactions(Query(filter): Query<Filter>, Data(app): Data<&Arc<App>>) -> Json<Value> {
+    let mut found = Vec::new();
+    summarize::<MerchantPay>(app, &filter, &mut found);
+    summarize::<UssdPush>(app, &filter, &mut found);
+    summarize::<WebPayment>(app, &filter, &mut found);
+    found.sort_by_key(|(recorded_at, _)| *recorded_at);
+    Json(Value::Array(found.into_iter().map(|(_, summary)| summary).collect()))
+}
+
+fn summarize<P: Provider>(app: &App, filter: &Filter, found: &mut Vec<(Instant, Value)>) {
+    if filter.provider.as_deref().is_some_and(|provider| provider != P::NAME) {
+        return;
+    }
+    let mut ledger = P::ledger(app);
+    for (collection, initiate_calls) in ledger.entries() {
+        if filter.reference.as_deref().is_some_and(|reference| reference != collection.reference) {
+            continue;
+        }
+        let summary = json!({
+            "provider": P::NAME,
+            "reference": collection.reference,
+            "handle": collection.handle,
+            "msisdn": collection.msisdn,
+            "amount": collection.amount,
+            "status": P::status(&collection.phase),
+            "initiateCalls": initiate_calls,
+            "callbacksSent": collection.callbacks_sent,
+            "refunds": P::refunds(collection),
+        });
+        found.push((collection.recorded_at(), summary));
+    }
+}
+
+#[handler]
+fn stats(Data(app): Data<&Arc<App>>) -> Json<Value> {
+    let tokens = app.tokens();
+    Json(json!({ "tokenRequests": {
+        MerchantPay::NAME: tokens.requests(MerchantPay::NAME),
+        UssdPush::NAME: tokens.requests(UssdPush::NAME),
+        WebPayment::NAME: tokens.requests(WebPayment::NAME),
+    }}))
+}

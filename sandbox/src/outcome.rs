@@ -1,0 +1,117 @@
+//! Test numbers: the last two digits of the customer's MSISDN (MVola, Airtel) or of the amount
+//! (Orange WebPay, which never learns the customer's number) choose what happens, so that a
+//! test picks a scenario through the same fields a real payment carries.
+
+/// What a collection does, chosen by its test digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `00` and anything unlisted: the customer confirms.
+    Confirms,
+    /// `01`: declined for insufficient funds.
+    InsufficientFunds,
+    /// `02`: the customer never answers; the provider expires the collection.
+    NeverAnswers,
+    /// `03`: the first initiate call fails with HTTP 500 before anything is recorded.
+    FailsFirstInitiate,
+    /// `04`: the first initiate call is recorded, then answers too late for the client.
+    StallsFirstInitiate,
+    /// `05`: succeeds, but the provider sends no notification: only polling tells.
+    SilentSuccess,
+}
+
+impl Outcome {
+    pub fn for_msisdn(msisdn: &str) -> Self {
+        Self::from_digits(last_two_digits(msisdn))
+    }
+
+    pub fn for_amount(amount: u64) -> Self {
+        Self::from_digits(Some(amount % 100))
+    }
+
+    fn from_digits(digits: Option<u64>) -> Self {
+        match digits {
+            Some(1) => Self::InsufficientFunds,
+            Some(2) => Self::NeverAnswers,
+            Some(3) => Self::FailsFirstInitiate,
+            Some(4) => Self::StallsFirstInitiate,
+            Some(5) => Self::SilentSuccess,
+            _ => Self::Confirms,
+        }
+    }
+
+    /// What the customer finally does once prompted.
+    pub fn answer(self) -> Answer {
+        match self {
+            Self::InsufficientFunds => Answer::Declines,
+            Self::NeverAnswers => Answer::Ignores,
+            Self::Confirms | Self::FailsFirstInitiate | Self::StallsFirstInitiate | Self::SilentSuccess => {
+                Answer::Pays
+            }
+        }
+    }
+
+    /// Whether the provider pushes the final state to the merchant.
+    pub fn notifies(self) -> bool {
+        self != Self::SilentSuccess
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Pays,
+    Declines,
+    Ignores,
+}
+
+/// What an Airtel refund does, chosen by the original collection's MSISDN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// Anything but `07` and `08`: settled at once.
+    Immediate,
+    /// `07`: the first request is refused; later ones settle at once.
+    RefusedOnce,
+    /// `08`: accepted in progress, settles after the customer delay.
+    Slow,
+}
+
+impl RefundOutcome {
+    pub fn for_msisdn(msisdn: &str) -> Self {
+        match last_two_digits(msisdn) {
+            Some(7) => Self::RefusedOnce,
+            Some(8) => Self::Slow,
+            _ => Self::Immediate,
+        }
+    }
+}
+
+fn last_two_digits(number: &str) -> Option<u64> {
+    let digits = number.get(number.len().checked_sub(2)?..)?;
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn msisdn_digits_pick_the_outcome() {
+        assert_eq!(Outcome::for_msisdn("0341234501"), Outcome::InsufficientFunds);
+        assert_eq!(Outcome::for_msisdn("331234505"), Outcome::SilentSuccess);
+        assert_eq!(Outcome::for_msisdn("0341234599"), Outcome::Confirms);
+        assert_eq!(Outcome::for_msisdn("7"), Outcome::Confirms);
+    }
+
+    #[test]
+    fn amount_digits_pick_the_outcome() {
+        assert_eq!(Outcome::for_amount(10_002), Outcome::NeverAnswers);
+        assert_eq!(Outcome::for_amount(10_000), Outcome::Confirms);
+        assert_eq!(Outcome::for_amount(3), Outcome::FailsFirstInitiate);
+    }
+
+    #[test]
+    fn refund_digits_pick_the_refund_outcome() {
+        assert_eq!(RefundOutcome::for_msisdn("331234507"), RefundOutcome::RefusedOnce);
+        assert_eq!(RefundOutcome::for_msisdn("331234508"), RefundOutcome::Slow);
+        assert_eq!(RefundOutcome::for_msisdn("331234500"), RefundOutcome::Immediate);
+    }
+}

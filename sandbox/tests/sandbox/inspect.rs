@@ -1,0 +1,79 @@
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde_json::{Value, json};
+
+use crate::common::{Sandbox, config};
+
+#[tokio::test]
+async fn stats_count_token_requests_per_provider() {
+    let sandbox = Sandbox::start(config()).await;
+    let basic = format!("Basic {}", STANDARD.encode("ultra-sandbox:ultra-sandbox-secret"));
+    for _ in 0..2 {
+        sandbox
+            .http
+            .post(sandbox.url("/token"))
+            .header("Authorization", &basic)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&scope=EXT_INT_MVOLA_SCOPE")
+            .send()
+            .await
+            .unwrap();
+    }
+    sandbox
+        .http
+        .post(sandbox.url("/oauth/v3/token"))
+        .header("Authorization", &basic)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    let stats: Value =
+        sandbox.http.get(sandbox.url("/_sandbox/stats")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats, json!({ "tokenRequests": { "mvola": 2, "airtel": 0, "orange": 1 } }));
+}
+
+#[tokio::test]
+async fn transactions_can_be_filtered_by_provider() {
+    let sandbox = Sandbox::start(config()).await;
+    let token: Value = sandbox
+        .http
+        .post(sandbox.url("/auth/oauth2/token"))
+        .json(&json!({
+            "client_id": "ultra-sandbox",
+            "client_secret": "ultra-sandbox-secret",
+            "grant_type": "client_credentials",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    sandbox
+        .http
+        .post(sandbox.url("/merchant/v1/payments/"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .header("X-Country", "MG")
+        .header("X-Currency", "MGA")
+        .json(&json!({
+            "reference": "Ultra order",
+            "subscriber": { "msisdn": "331234500" },
+            "transaction": { "amount": 2500.5, "id": "inspect-1" },
+        }))
+        .send()
+        .await
+        .unwrap();
+    let list = |provider: &'static str| {
+        let request = sandbox.http.get(sandbox.url(&format!("/_sandbox/transactions?provider={provider}")));
+        async move { request.send().await.unwrap().json::<Vec<Value>>().await.unwrap() }
+    };
+    let airtel = list("airtel").await;
+    assert_eq!(airtel.len(), 1);
+    assert_eq!(airtel[0]["provider"], "airtel");
+    assert_eq!(airtel[0]["reference"], "inspect-1");
+    assert_eq!(airtel[0]["handle"], "inspect-1");
+    assert_eq!(airtel[0]["msisdn"], "331234500");
+    assert_eq!(airtel[0]["amount"], "2500.5");
+    assert_eq!(airtel[0]["initiateCalls"], 1);
+    assert!(list("mvola").await.is_empty());
+}

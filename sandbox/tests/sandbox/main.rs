@@ -1,0 +1,8 @@
+//! End-to-end tests: each starts its own sandbox on a free port and drives it over HTTP as an
+//! adapter would, with a small listener standing in for the merchant's callback endpoint.
+
+mod airtel;
+mod common;
+mod inspect;
+mod mvola;
+mod orange;
