@@ -150,7 +150,7 @@ async fn an_unconfirmed_payment_expires() {
         &app,
         &token,
         json!({ "provider": "orange", "amount": "7550", "customerPhone": "0321234502" }),
-        Some(3),
+        None,
     )
     .await;
     assert_eq!(body["data"]["status"], "pending", "{body}");
