@@ -65,9 +65,36 @@ async fn push_provider_outcomes(provider: &str, prefix: &str) {
             assert!(payment["providerTransactionId"].as_str().is_some_and(|t| !t.is_empty()), "{payment}");
         }
     }
-    // The customer who never confirms leaves the payment pending.
+    // The customer who never confirms leaves the payment pending, and asking the provider
+    // on demand says so too.
     let never = &payments.iter().find(|(d, _)| *d == "02").unwrap().1;
-    assert_eq!(world.payment(never).await["status"], "pending");
+    let response = world
+        .app
+        .client
+        .post(world.app.url(&format!("/api/v1/payments/{never}/poll")))
+        .bearer_auth(&world.merchant)
+        .header("Prefer", "wait=5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let polled: Value = response.json().await.unwrap();
+    assert_eq!(polled["data"]["job"]["kind"], "payments.check");
+    assert_eq!(polled["data"]["job"]["status"], "succeeded", "{polled}");
+    assert_eq!(polled["data"]["status"], "pending");
+
+    // One OAuth token served every call: it is cached until shortly before it expires.
+    let stats: Value = world
+        .app
+        .client
+        .get(format!("{}/_sandbox/stats", world.sandbox.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["tokenRequests"][provider], 1, "{stats}");
 }
 
 #[tokio::test]
