@@ -92,6 +92,18 @@ pub async fn dispatch_all(queue: &QueueClient, enqueued: &[Enqueued]) {
     }
 }
 
+/// Enqueues a job on its own and pushes it at once: for a request whose only effect is the job.
+pub async fn enqueue_now<J: Job>(
+    db: &sea_orm::DatabaseConnection,
+    queue: &QueueClient,
+    new: NewJob<'_, J>,
+) -> Result<jobs::Model, DbErr> {
+    let txn = ultra_domain::db::begin_write(db).await.map_err(|err| DbErr::Custom(err.to_string()))?;
+    let enqueued = enqueue(&txn, new).await?;
+    txn.commit().await?;
+    Ok(enqueued.dispatch(queue).await)
+}
+
 /// Writes the job row in `db` (normally the caller's transaction).
 pub async fn enqueue<J: Job>(db: &impl ConnectionTrait, new: NewJob<'_, J>) -> Result<Enqueued, DbErr> {
     let now = Utc::now();

@@ -9,7 +9,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, sea_query::Expr,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use ultra_entity::jobs::{self, JobStatus};
 
 use crate::{
     JobEnv, QueueClient,
-    enqueue::{Enqueued, dispatch_all},
+    enqueue::{Enqueued, NewJob, dispatch_all, enqueue},
 };
 
 /// A kind of background work. The payload is the job itself, stored as JSON on the job row.
@@ -87,7 +87,21 @@ pub struct JobContext {
 }
 
 /// Jobs a handler enqueued in its transaction, pushed once that transaction has committed.
-pub type Outbox = Arc<Mutex<Vec<Enqueued>>>;
+#[derive(Clone, Default)]
+pub struct Outbox(Arc<Mutex<Vec<Enqueued>>>);
+
+impl Outbox {
+    /// Writes the job row in `txn`; [`JobContext::finish`] pushes it after the commit.
+    pub async fn enqueue<J: Job>(&self, txn: &DatabaseTransaction, new: NewJob<'_, J>) -> Result<(), DbErr> {
+        let enqueued = enqueue(txn, new).await?;
+        self.0.lock().expect("outbox lock").push(enqueued);
+        Ok(())
+    }
+
+    fn take(&self) -> Vec<Enqueued> {
+        std::mem::take(&mut *self.0.lock().expect("outbox lock"))
+    }
+}
 
 impl JobContext {
     pub fn new(
@@ -115,7 +129,7 @@ impl JobContext {
     /// Where a handler's effect puts the jobs it enqueues; [`JobContext::finish`] pushes them
     /// after its commit.
     pub fn outbox(&self) -> Outbox {
-        Arc::clone(&self.outbox)
+        self.outbox.clone()
     }
 
     /// Marks the job succeeded inside the handler's transaction. It only succeeds for the run
@@ -153,8 +167,7 @@ impl JobContext {
         let result = effect(&txn).await?;
         let completed = self.complete(&txn, result).await?;
         txn.commit().await?;
-        let follow_ups = std::mem::take(&mut *self.outbox.lock().expect("outbox lock"));
-        dispatch_all(&self.queue, &follow_ups).await;
+        dispatch_all(&self.queue, &self.outbox.take()).await;
         Ok(completed)
     }
 

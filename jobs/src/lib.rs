@@ -17,7 +17,7 @@ pub mod runner;
 pub mod schedules;
 pub mod wait;
 
-pub use enqueue::{Enqueued, NewJob, enqueue};
+pub use enqueue::{Enqueued, NewJob, enqueue, enqueue_now};
 pub use env::JobEnv;
 pub use job::{Completed, Job, JobContext, JobError};
 pub use queue::{Delivery, QueueClient};

@@ -50,6 +50,12 @@ impl Principal {
         }
     }
 
+    /// Whether the caller may see something owned by `owner_id`: admins see everything, a
+    /// merchant (or an admin acting as one) only their own.
+    pub fn may_see(&self, owner_id: &str) -> bool {
+        self.is_admin() || self.merchant().is_ok_and(|merchant| merchant.id == owner_id)
+    }
+
     pub fn require_super_admin(&self) -> Result<(), ApiError> {
         self.require_admin()?;
         if self.user.is_super_admin {

@@ -11,10 +11,9 @@ use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
-use ultra_domain::db::begin_write;
 use ultra_entity::payments::{self as payment_rows, PaymentStatus};
 use ultra_jobs::{
-    NewJob, enqueue,
+    NewJob, enqueue_now,
     kinds::payments::{CheckPayment, Trigger},
 };
 
@@ -69,17 +68,15 @@ async fn check(
     }
     let window = Utc::now().timestamp() / HINT_WINDOW_SECONDS;
     let job = CheckPayment { payment_id: payment.id.clone(), trigger: Trigger::Callback { handle } };
-    let txn = begin_write(&state.db).await?;
-    let enqueued = enqueue(
-        &txn,
+    enqueue_now(
+        &state.db,
+        &state.queue,
         NewJob::new(&job)
             .owner(payment.merchant_id.clone())
             .resource("payments", payment.id.clone())
             .unique_key(format!("payment:{}:callback:{window}", payment.id)),
     )
     .await?;
-    txn.commit().await?;
-    enqueued.dispatch(&state.queue).await;
     Ok(ack("checking"))
 }
 

@@ -113,11 +113,7 @@ pub fn preferred_wait(prefer: Option<&str>) -> Option<Duration> {
 }
 
 fn visible_to(job: &jobs::Model, principal: &Principal) -> bool {
-    if principal.is_admin() {
-        return true;
-    }
-    let merchant = principal.acting_as.as_ref().unwrap_or(&principal.user);
-    job.owner_id.as_deref() == Some(merchant.id.as_str())
+    principal.is_admin() || job.owner_id.as_deref().is_some_and(|owner| principal.may_see(owner))
 }
 
 pub struct JobsApi;

@@ -10,7 +10,6 @@ use poem_openapi::{
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
-use ultra_domain::db::begin_write;
 use ultra_domain::{
     audit::{self, AuditEvent},
     ids,
@@ -23,7 +22,7 @@ use ultra_entity::{
     payments::{self as payment_rows, PaymentStatus},
 };
 use ultra_jobs::{
-    Enqueued, NewJob, enqueue,
+    Enqueued, NewJob, enqueue, enqueue_now,
     kinds::payments::{CheckPayment, CollectPayment, Trigger},
 };
 
@@ -430,14 +429,12 @@ impl PaymentsApi {
     ) -> ApiResult<Reply<PaymentAccepted, 202>> {
         let payment = visible_payment(&state, &auth.0, &id.0).await?;
         let check = CheckPayment { payment_id: payment.id.clone(), trigger: Trigger::Manual };
-        let txn = begin_write(&state.db).await?;
-        let enqueued = enqueue(
-            &txn,
+        let job = enqueue_now(
+            &state.db,
+            &state.queue,
             NewJob::new(&check).owner(payment.merchant_id.clone()).resource("payments", payment.id.clone()),
         )
         .await?;
-        txn.commit().await?;
-        let job = enqueued.dispatch(&state.queue).await;
         match preferred_wait(prefer.0.as_deref()) {
             None => Ok(Reply::new(PaymentAccepted { payment: payment.into(), job: JobRef::from(&job) })),
             Some(wait) => answer_after_wait(&state, job, wait).await,
@@ -455,10 +452,7 @@ pub async fn visible_payment(
     payment_rows::Entity::find_by_id(id)
         .one(&state.db)
         .await?
-        .filter(|payment| {
-            principal.is_admin()
-                || principal.merchant().is_ok_and(|merchant| merchant.id == payment.merchant_id)
-        })
+        .filter(|payment| principal.may_see(&payment.merchant_id))
         .ok_or_else(|| ApiError::not_found("payment"))
 }
 

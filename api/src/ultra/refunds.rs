@@ -11,7 +11,6 @@ use poem_openapi::{
 };
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr};
 use ultra_domain::{
-    db::begin_write,
     money::{format_amount, parse_amount},
     provider_configs::{self, Provider},
     refunds::{self, NewRefund},
@@ -21,7 +20,7 @@ use ultra_entity::{
     refunds::{self as refund_rows, RefundStatus},
 };
 use ultra_jobs::{
-    Enqueued, NewJob, enqueue,
+    Enqueued, NewJob, enqueue, enqueue_now,
     kinds::refunds::{CheckRefund, ProcessRefund},
 };
 
@@ -143,10 +142,7 @@ async fn visible_refund(state: &AppState, principal: &Principal, id: &str) -> Ap
     refund_rows::Entity::find_by_id(id)
         .one(&state.db)
         .await?
-        .filter(|refund| {
-            principal.is_admin()
-                || principal.merchant().is_ok_and(|merchant| merchant.id == refund.merchant_id)
-        })
+        .filter(|refund| principal.may_see(&refund.merchant_id))
         .ok_or_else(|| ApiError::not_found("refund"))
 }
 
@@ -328,16 +324,14 @@ impl RefundsApi {
         if refund.status != RefundStatus::Processing {
             return Ok(Reply::new(RefundAccepted { refund: refund.into(), job: None }));
         }
-        let txn = begin_write(&state.db).await?;
-        let enqueued = enqueue(
-            &txn,
+        let job = enqueue_now(
+            &state.db,
+            &state.queue,
             NewJob::new(&CheckRefund { refund_id: refund.id.clone() })
                 .owner(refund.merchant_id.clone())
                 .resource("refunds", refund.id.clone()),
         )
         .await?;
-        txn.commit().await?;
-        let job = enqueued.dispatch(&state.queue).await;
         Ok(Reply::new(RefundAccepted { refund: refund.into(), job: Some(JobRef::from(&job)) }))
     }
 

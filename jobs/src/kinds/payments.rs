@@ -20,7 +20,7 @@ use ultra_providers::{Collection, CollectionState, Initiated, ProviderError, Sta
 
 use super::adapters::{adapter_for, callback_url};
 use crate::{
-    enqueue::{NewJob, enqueue},
+    enqueue::NewJob,
     job::{Completed, Job, JobContext, JobError, Outbox},
 };
 
@@ -84,16 +84,16 @@ async fn schedule_poll(
         return Ok(());
     }
     let check = CheckPayment { payment_id: payment.id.clone(), trigger: Trigger::Poll { round } };
-    let enqueued = enqueue(
-        txn,
-        NewJob::new(&check)
-            .owner(payment.merchant_id.clone())
-            .resource("payments", payment.id.clone())
-            .unique_key(format!("payment:{}:poll:{round}", payment.id))
-            .run_at(run_at),
-    )
-    .await?;
-    outbox.lock().expect("outbox lock").push(enqueued);
+    outbox
+        .enqueue(
+            txn,
+            NewJob::new(&check)
+                .owner(payment.merchant_id.clone())
+                .resource("payments", payment.id.clone())
+                .unique_key(format!("payment:{}:poll:{round}", payment.id))
+                .run_at(run_at),
+        )
+        .await?;
     Ok(())
 }
 
@@ -347,15 +347,15 @@ impl Job for ExpirePayments {
                 for payment in &due {
                     if payment.mode == ProviderMode::Live {
                         let check = CheckPayment { payment_id: payment.id.clone(), trigger: Trigger::Expiry };
-                        let enqueued = enqueue(
-                            txn,
-                            NewJob::new(&check)
-                                .owner(payment.merchant_id.clone())
-                                .resource("payments", payment.id.clone())
-                                .unique_key(format!("payment:{}:expiry-check", payment.id)),
-                        )
-                        .await?;
-                        outbox.lock().expect("outbox lock").push(enqueued);
+                        outbox
+                            .enqueue(
+                                txn,
+                                NewJob::new(&check)
+                                    .owner(payment.merchant_id.clone())
+                                    .resource("payments", payment.id.clone())
+                                    .unique_key(format!("payment:{}:expiry-check", payment.id)),
+                            )
+                            .await?;
                         checked += 1;
                     } else if payments::end_unpaid(
                         txn,

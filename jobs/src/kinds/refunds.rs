@@ -14,7 +14,7 @@ use ultra_providers::{ProviderError, RefundRequest, RefundState};
 
 use super::adapters::adapter_for;
 use crate::{
-    enqueue::{NewJob, enqueue},
+    enqueue::NewJob,
     job::{Completed, Job, JobContext, JobError},
 };
 
@@ -145,15 +145,15 @@ impl Job for PollRefunds {
                     .await?;
                 for refund in &due {
                     let due_at = refund.next_check_at.map_or(0, |at| at.timestamp());
-                    let enqueued = enqueue(
-                        txn,
-                        NewJob::new(&CheckRefund { refund_id: refund.id.clone() })
-                            .owner(refund.merchant_id.clone())
-                            .resource("refunds", refund.id.clone())
-                            .unique_key(format!("refund:{}:check:{due_at}", refund.id)),
-                    )
-                    .await?;
-                    outbox.lock().expect("outbox lock").push(enqueued);
+                    outbox
+                        .enqueue(
+                            txn,
+                            NewJob::new(&CheckRefund { refund_id: refund.id.clone() })
+                                .owner(refund.merchant_id.clone())
+                                .resource("refunds", refund.id.clone())
+                                .unique_key(format!("refund:{}:check:{due_at}", refund.id)),
+                        )
+                        .await?;
                 }
                 Ok(json!({ "checked": due.len() }))
             })
