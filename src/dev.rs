@@ -50,6 +50,7 @@ pub async fn run(
     }
     let keys = dev_keys(&api, &shared)?;
     seed(&database, &SecretBox::from_base64(&keys.encryption_key)?, &sandbox).await?;
+    laptop_webhooks(&database).await?;
     let metrics = telemetry::init_metrics()?;
     let state = services::api_state(
         database.clone(),
@@ -157,6 +158,23 @@ async fn seed(db: &DatabaseConnection, sealer: &SecretBox, sandbox: &SandboxArgs
          admin     {ADMIN_EMAIL:<22} {admin_password}\n  \
          merchant  {MERCHANT_EMAIL:<22} {merchant_password}\n"
     );
+    Ok(())
+}
+
+/// Webhooks on a laptop go to receivers on the same laptop, and a developer watching retries
+/// should see them within seconds, not hours. An operator's own setting is left alone.
+async fn laptop_webhooks(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if ultra_entity::runtime_config::Entity::find_by_id("webhooks").one(db).await?.is_some() {
+        return Ok(());
+    }
+    let settings = serde_json::json!({
+        "allowPrivateUrls": true,
+        "backoffBaseSeconds": 2,
+        "backoffMaxSeconds": 60,
+        "retryAfterMaxSeconds": 60,
+        "maxAttempts": 6,
+    });
+    RuntimeConfig::set(db, "webhooks", settings, None).await?;
     Ok(())
 }
 

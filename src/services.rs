@@ -89,6 +89,7 @@ pub fn job_env(
         )),
         sealer: SecretBox::from_base64(encryption_key)?,
         public_url: shared.public_url.clone(),
+        webhooks: ultra_jobs::kinds::webhooks::WebhookSender::new()?,
     }))
 }
 
@@ -130,6 +131,7 @@ pub fn scheduler_settings(args: &SchedulerArgs) -> ultra_scheduler::SchedulerSet
         relay_interval: Duration::from_millis(args.relay_interval_ms.max(50)),
         relay_grace: Duration::from_secs(args.relay_grace_seconds),
         lease: Duration::from_secs(args.scheduler_lease_seconds.max(1)),
+        webhook_dispatch_interval: Duration::from_millis(args.webhook_dispatch_interval_ms.max(50)),
     }
 }
 

@@ -24,6 +24,7 @@ use crate::{
         platform::PlatformApi,
         providers::{AdminProvidersApi, MerchantProvidersApi},
         refunds::RefundsApi,
+        webhooks::WebhooksApi,
     },
 };
 
@@ -39,6 +40,7 @@ type Apis = (
     PaymentExportApi,
     RefundsApi,
     CallbacksApi,
+    WebhooksApi,
 );
 
 fn service(server_url: &str) -> OpenApiService<Apis, ()> {
@@ -55,6 +57,7 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             PaymentExportApi,
             RefundsApi,
             CallbacksApi,
+            WebhooksApi,
         ),
         "Ultra",
         env!("CARGO_PKG_VERSION"),

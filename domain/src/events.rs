@@ -1,4 +1,4 @@
-//! Recording events for webhook delivery, in the caller's transaction.
+//! Recording events, and their webhook deliveries, in the caller's transaction.
 
 use chrono::Utc;
 use sea_orm::{
@@ -7,7 +7,7 @@ use sea_orm::{
 use serde_json::Value;
 use ultra_entity::events;
 
-use crate::{DomainResult, ids};
+use crate::{DomainResult, ids, webhooks};
 
 pub struct NewEvent<'a> {
     pub merchant_id: &'a str,
@@ -17,8 +17,9 @@ pub struct NewEvent<'a> {
     pub payload: Value,
 }
 
-/// Records the event with the next sequence number of its resource. Events of one resource
-/// are written by transactions that also change that resource's row, so they are serialised.
+/// Records the event with the next sequence number of its resource, and its webhook
+/// deliveries. Events of one resource are written by transactions that also change that
+/// resource's row, so they are serialised.
 pub async fn record(db: &impl ConnectionTrait, event: NewEvent<'_>) -> DomainResult<events::Model> {
     let previous = events::Entity::find()
         .filter(events::Column::ResourceType.eq(event.resource_type))
@@ -26,7 +27,7 @@ pub async fn record(db: &impl ConnectionTrait, event: NewEvent<'_>) -> DomainRes
         .count(db)
         .await?;
     let sequence = i64::try_from(previous).unwrap_or(i64::MAX - 1) + 1;
-    Ok(events::ActiveModel {
+    let event = events::ActiveModel {
         id: Set(ids::new_id("evt")),
         merchant_id: Set(event.merchant_id.to_owned()),
         event_type: Set(event.event_type.to_owned()),
@@ -37,5 +38,7 @@ pub async fn record(db: &impl ConnectionTrait, event: NewEvent<'_>) -> DomainRes
         created_at: Set(Utc::now()),
     }
     .insert(db)
-    .await?)
+    .await?;
+    webhooks::deliveries::fan_out(db, &event).await?;
+    Ok(event)
 }

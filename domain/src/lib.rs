@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth_tokens;
+pub mod backoff;
 pub mod db;
 pub mod error;
 pub mod events;
@@ -19,5 +20,6 @@ pub mod refunds;
 pub mod runtime_config;
 pub mod secrets;
 pub mod users;
+pub mod webhooks;
 
 pub use error::{DomainError, DomainResult};

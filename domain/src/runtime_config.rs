@@ -34,6 +34,7 @@ pub struct RuntimeConfig {
     pub job_retention_days: u32,
     /// Cron expressions (with a seconds field) overriding a schedule's default, by name.
     pub schedules: BTreeMap<String, String>,
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for RuntimeConfig {
@@ -47,6 +48,7 @@ impl Default for RuntimeConfig {
             payment_rate_limit: RateLimitRule { limit: 30, window_seconds: 60 },
             job_retention_days: 30,
             schedules: BTreeMap::new(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -68,6 +70,50 @@ impl Default for IdempotencyTtl {
 impl IdempotencyTtl {
     pub fn for_endpoint(&self, endpoint: &str) -> Duration {
         Duration::from_secs(self.endpoints.get(endpoint).copied().unwrap_or(self.default_seconds))
+    }
+}
+
+/// How webhooks are delivered. The defaults retry for about a day: one minute, doubling, at
+/// most twelve hours apart, twelve attempts in all.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WebhookSettings {
+    /// Attempts before a delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; each further failure doubles it.
+    pub backoff_base_seconds: u64,
+    pub backoff_max_seconds: u64,
+    /// A receiver's `Retry-After` is followed up to this long.
+    pub retry_after_max_seconds: u64,
+    /// How long a receiver has to answer.
+    pub timeout_ms: u64,
+    /// An endpoint that has failed without a success for this long is disabled.
+    pub disable_after_seconds: u64,
+    /// Deliveries one endpoint may have in flight at once.
+    pub endpoint_concurrency: u32,
+    /// Accepts endpoint URLs that reach loopback or private addresses, and plain `http`: for a
+    /// laptop (`ultra dev` turns it on), never for a shared install.
+    pub allow_private_urls: bool,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 12,
+            backoff_base_seconds: 60,
+            backoff_max_seconds: 12 * 3600,
+            retry_after_max_seconds: 3600,
+            timeout_ms: 15_000,
+            disable_after_seconds: 5 * 24 * 3600,
+            endpoint_concurrency: 4,
+            allow_private_urls: false,
+        }
+    }
+}
+
+impl WebhookSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.clamp(100, 120_000))
     }
 }
 

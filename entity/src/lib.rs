@@ -16,3 +16,6 @@ pub mod refunds;
 pub mod runtime_config;
 pub mod tokens;
 pub mod users;
+pub mod webhook_attempts;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;

@@ -7,10 +7,11 @@ use chrono::Utc;
 use futures::FutureExt;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr};
 use tokio::sync::mpsc;
+use ultra_domain::backoff;
 use ultra_entity::jobs::{self, JobStatus};
 
 use crate::{
-    JobEnv, backoff,
+    JobEnv,
     job::{JobContext, JobError, attempt_log},
     queue::{Push, QueueClient},
     registry::Registry,

@@ -7,6 +7,7 @@ mod m20261122_000002_job_delivery;
 mod m20261122_000003_provider_configs;
 mod m20261122_000004_payments;
 mod m20261122_000005_collections_and_refunds;
+mod m20261122_000006_webhooks;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_provider_configs::Migration),
             Box::new(m20261122_000004_payments::Migration),
             Box::new(m20261122_000005_collections_and_refunds::Migration),
+            Box::new(m20261122_000006_webhooks::Migration),
         ]
     }
 }

@@ -1,9 +1,11 @@
-//! The scheduler process: fires cron schedules and relays jobs the queue lost. Several can run;
-//! one holds the leadership lease and does the work, the others stand by.
+//! The scheduler process: fires cron schedules, relays jobs the queue lost and starts webhook
+//! lanes. Several can run; one holds the leadership lease and does the work, the others stand
+//! by.
 
 mod cron_loop;
 mod leader;
 mod relay;
+mod webhook_dispatch;
 
 use std::time::Duration;
 
@@ -21,6 +23,9 @@ pub struct SchedulerSettings {
     pub relay_grace: Duration,
     /// Leadership lease; a crashed leader is replaced within this time.
     pub lease: Duration,
+    /// How often endpoints with webhook deliveries due are looked for: the most a new event
+    /// waits before its delivery starts.
+    pub webhook_dispatch_interval: Duration,
 }
 
 pub async fn run(
@@ -37,6 +42,13 @@ pub async fn run(
     tokio::join!(
         leadership.hold(shutdown.clone()),
         relay::run(db.clone(), queue.clone(), leadership.clone(), settings.clone(), shutdown.clone()),
+        webhook_dispatch::run(
+            db.clone(),
+            queue.clone(),
+            leadership.clone(),
+            settings.clone(),
+            shutdown.clone()
+        ),
         cron_loop::run(db, queue, leadership.clone(), shutdown.clone()),
     );
     tracing::info!("scheduler stopped");

@@ -1,15 +1,16 @@
 //! Authentication for the ultra surface: a JWT from the `Authorization: Bearer` header or the
 //! HttpOnly `auth_token` cookie, checked against the token table on every request.
 
+use poem::http::StatusCode;
 use poem::{Request, RequestBody};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
     registry::{MetaSecurityScheme, Registry},
 };
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use ultra_entity::{
     tokens,
-    users::{self, UserRole},
+    users::{self, Tier, UserRole},
 };
 
 use super::error::ApiError;
@@ -64,6 +65,22 @@ impl Principal {
             Err(ApiError::forbidden("this operation needs a super-admin account"))
         }
     }
+}
+
+/// Refuses a feature the account's SLA tier does not include, saying which tier does.
+pub fn require_tier(account: &users::Model, minimum: Tier, feature: &str) -> Result<(), ApiError> {
+    if account.tier >= minimum {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "tier_required",
+        format!(
+            "{feature} requires the {} SLA tier or higher; this account is on {}",
+            minimum.to_value(),
+            account.tier.to_value()
+        ),
+    ))
 }
 
 /// The extractor handlers take to require a logged-in caller.

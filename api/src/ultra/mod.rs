@@ -10,6 +10,7 @@ pub mod platform;
 pub mod providers;
 pub mod refunds;
 pub mod views;
+pub mod webhooks;
 
 use poem_openapi::Tags;
 
@@ -29,4 +30,6 @@ pub enum ApiTags {
     Platform,
     /// Provider callbacks: hints that trigger a status query
     Callbacks,
+    /// Webhook endpoint registration, delivery management, DLQ
+    Webhooks,
 }

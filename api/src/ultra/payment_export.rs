@@ -29,7 +29,7 @@ use super::{ApiTags, payments::Status};
 use crate::{
     AppState,
     http::{
-        auth::{Auth, Principal},
+        auth::{Auth, Principal, require_tier},
         error::{ApiError, ApiResult},
     },
 };
@@ -239,17 +239,7 @@ async fn export_merchant(
         return Err(ApiError::forbidden("merchantId is an admin filter"));
     }
     let merchant = principal.merchant()?;
-    if merchant.tier < EXPORT_TIER {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "tier_required",
-            format!(
-                "payment export requires the Pro+ SLA tier ({}) or higher; this account is on {}",
-                EXPORT_TIER.to_value(),
-                merchant.tier.to_value()
-            ),
-        ));
-    }
+    require_tier(merchant, EXPORT_TIER, "payment export")?;
     Ok(merchant.clone())
 }
 

@@ -21,7 +21,7 @@ use ultra_entity::{
     users,
 };
 
-use super::ApiTags;
+use super::{ApiTags, views::Deleted};
 use crate::{
     AppState,
     http::{
@@ -128,11 +128,6 @@ pub struct ProviderConfigView {
     /// The provider's settings, secrets masked.
     pub config: Value,
     pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Object)]
-pub struct Deleted {
-    pub deleted: bool,
 }
 
 fn view(state: &AppState, row: ConfigRow) -> ApiResult<ProviderConfigView> {

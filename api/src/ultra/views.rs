@@ -94,3 +94,9 @@ impl From<users::Model> for UserView {
         }
     }
 }
+
+/// What a DELETE answers.
+#[derive(Object)]
+pub struct Deleted {
+    pub deleted: bool,
+}

@@ -5,6 +5,7 @@ pub mod diagnostics;
 pub mod maintenance;
 pub mod payments;
 pub mod refunds;
+pub mod webhooks;
 
 use crate::registry::Registry;
 
@@ -19,4 +20,5 @@ pub fn register_all(registry: &mut Registry) {
     registry.register::<refunds::ProcessRefund>();
     registry.register::<refunds::CheckRefund>();
     registry.register::<refunds::PollRefunds>();
+    registry.register::<webhooks::DrainEndpoint>();
 }

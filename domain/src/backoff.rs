@@ -1,6 +1,6 @@
-//! When a failed job runs again: exponential backoff with jitter, so that jobs failing
-//! together (a provider outage) do not all retry in the same second. The jitter takes up to a
-//! quarter off, which keeps every delay longer than the one before it.
+//! When failed work runs again (a job, a webhook delivery): exponential backoff with jitter,
+//! so that work failing together (a provider outage) does not all retry in the same second.
+//! The jitter takes up to a quarter off, which keeps every delay longer than the one before it.
 
 use std::time::Duration;
 

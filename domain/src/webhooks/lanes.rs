@@ -1,0 +1,137 @@
+//! Lanes: each endpoint's deliveries are sent by one drain at a time, which holds the lane
+//! with a lease on the endpoint row. A receiver that answers slowly or not at all therefore
+//! occupies one worker slot, however many deliveries it has waiting, and never delays the
+//! deliveries of other endpoints. Leases and claims live in the database, so they survive a
+//! Redis flush; a worker that dies leaves them to expire.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
+};
+use ultra_entity::{
+    webhook_deliveries::{self, DeliveryStatus},
+    webhook_endpoints,
+};
+
+use crate::DomainResult;
+
+fn until(ttl: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::seconds(60))
+}
+
+fn free_or_expired<C: ColumnTrait>(column: C) -> Condition {
+    Condition::any().add(column.is_null()).add(column.lt(Utc::now()))
+}
+
+/// Endpoints with a delivery due and nobody sending it, whose lane is free.
+pub async fn waiting_endpoints(db: &impl ConnectionTrait, limit: u64) -> DomainResult<Vec<String>> {
+    let candidates: Vec<String> = webhook_deliveries::Entity::find()
+        .select_only()
+        .column(webhook_deliveries::Column::EndpointId)
+        .distinct()
+        .filter(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending))
+        .filter(webhook_deliveries::Column::NextAttemptAt.lte(Utc::now()))
+        .filter(free_or_expired(webhook_deliveries::Column::ClaimedUntil))
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    Ok(webhook_endpoints::Entity::find()
+        .select_only()
+        .column(webhook_endpoints::Column::Id)
+        .filter(webhook_endpoints::Column::Id.is_in(candidates))
+        .filter(free_or_expired(webhook_endpoints::Column::LaneUntil))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// Takes the endpoint's lane for the drain `token` if it is free.
+pub async fn acquire(
+    db: &impl ConnectionTrait,
+    endpoint_id: &str,
+    token: &str,
+    ttl: Duration,
+) -> DomainResult<bool> {
+    let taken = webhook_endpoints::Entity::update_many()
+        .col_expr(webhook_endpoints::Column::LaneToken, Expr::value(token))
+        .col_expr(webhook_endpoints::Column::LaneUntil, Expr::value(until(ttl)))
+        .filter(webhook_endpoints::Column::Id.eq(endpoint_id))
+        .filter(free_or_expired(webhook_endpoints::Column::LaneUntil))
+        .exec(db)
+        .await?;
+    Ok(taken.rows_affected == 1)
+}
+
+/// Extends the drain's lease and returns the endpoint as it now is; `None` when the lane was
+/// lost (the lease expired and another drain took it) or the endpoint is gone.
+pub async fn hold(
+    db: &impl ConnectionTrait,
+    endpoint_id: &str,
+    token: &str,
+    ttl: Duration,
+) -> DomainResult<Option<webhook_endpoints::Model>> {
+    let held = webhook_endpoints::Entity::update_many()
+        .col_expr(webhook_endpoints::Column::LaneUntil, Expr::value(until(ttl)))
+        .filter(webhook_endpoints::Column::Id.eq(endpoint_id))
+        .filter(webhook_endpoints::Column::LaneToken.eq(token))
+        .exec(db)
+        .await?;
+    if held.rows_affected == 0 {
+        return Ok(None);
+    }
+    Ok(webhook_endpoints::Entity::find_by_id(endpoint_id).one(db).await?)
+}
+
+/// Frees the lane, if the drain still holds it.
+pub async fn release(db: &impl ConnectionTrait, endpoint_id: &str, token: &str) -> DomainResult<()> {
+    webhook_endpoints::Entity::update_many()
+        .col_expr(webhook_endpoints::Column::LaneToken, Expr::value(Option::<String>::None))
+        .col_expr(webhook_endpoints::Column::LaneUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(webhook_endpoints::Column::Id.eq(endpoint_id))
+        .filter(webhook_endpoints::Column::LaneToken.eq(token))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` of the endpoint's due deliveries, oldest first, for `ttl`: long
+/// enough for one attempt, after which an unfinished claim (a dead worker's) lapses.
+pub async fn claim_due(
+    db: &impl ConnectionTrait,
+    endpoint_id: &str,
+    limit: u64,
+    ttl: Duration,
+) -> DomainResult<Vec<webhook_deliveries::Model>> {
+    let candidates = webhook_deliveries::Entity::find()
+        .filter(webhook_deliveries::Column::EndpointId.eq(endpoint_id))
+        .filter(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending))
+        .filter(webhook_deliveries::Column::NextAttemptAt.lte(Utc::now()))
+        .filter(free_or_expired(webhook_deliveries::Column::ClaimedUntil))
+        .order_by_asc(webhook_deliveries::Column::NextAttemptAt)
+        .order_by_asc(webhook_deliveries::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let claim_until = until(ttl);
+    let mut claimed = Vec::with_capacity(candidates.len());
+    for delivery in candidates {
+        let taken = webhook_deliveries::Entity::update_many()
+            .col_expr(webhook_deliveries::Column::ClaimedUntil, Expr::value(claim_until))
+            .filter(webhook_deliveries::Column::Id.eq(&delivery.id))
+            .filter(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending))
+            .filter(free_or_expired(webhook_deliveries::Column::ClaimedUntil))
+            .exec(db)
+            .await?;
+        if taken.rows_affected == 1 {
+            claimed.push(delivery);
+        }
+    }
+    Ok(claimed)
+}

@@ -1,0 +1,135 @@
+//! Webhook delivery. The scheduler's dispatcher finds endpoints with deliveries due and hands
+//! each one lane to a `webhooks.drain` job, which sends that endpoint's due deliveries a few
+//! at a time and records every attempt. Deliveries, their schedule and the lanes are rows, so
+//! a killed worker or a flushed Redis loses none: claims and leases lapse and the dispatcher
+//! starts the lane again.
+
+mod sender;
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use ultra_domain::{
+    runtime_config::{RuntimeConfig, WebhookSettings},
+    webhooks::{self, deliveries, endpoints, lanes},
+};
+use ultra_entity::{events, webhook_deliveries, webhook_endpoints};
+
+use sender::Signed;
+pub use sender::WebhookSender;
+
+use crate::{
+    Job, JobContext, JobError, NewJob, QueueClient,
+    enqueue::{dispatch_all, enqueue},
+    job::Completed,
+};
+
+/// A drain gives its lane back after this long, so lanes take turns on the worker slots.
+const DRAIN_BUDGET: Duration = Duration::from_secs(20);
+/// Lanes the dispatcher starts per round.
+const DISPATCH_ROUND: u64 = 200;
+
+/// How long a lane lease or a delivery claim lasts: one attempt's timeout and some margin.
+fn lease(settings: &WebhookSettings) -> Duration {
+    settings.timeout() + Duration::from_secs(10)
+}
+
+/// Sends one endpoint's due deliveries while holding its lane.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DrainEndpoint {
+    pub endpoint_id: String,
+    /// The lane lease token the dispatcher took for this drain.
+    pub lane: String,
+}
+
+impl Job for DrainEndpoint {
+    const KIND: &'static str = "webhooks.drain";
+    const QUEUE: &'static str = "webhooks";
+    const MAX_ATTEMPTS: i32 = 3;
+
+    async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
+        let settings = RuntimeConfig::load(&ctx.db).await?.webhooks;
+        let lease = lease(&settings);
+        let started = Instant::now();
+        let mut attempts = 0usize;
+        while started.elapsed() < DRAIN_BUDGET {
+            let Some(endpoint) = lanes::hold(&ctx.db, &self.endpoint_id, &self.lane, lease).await? else {
+                break;
+            };
+            if !endpoint.is_active {
+                deliveries::dead_letter_inactive(&ctx.db, &endpoint).await?;
+                break;
+            }
+            let limit = u64::from(settings.endpoint_concurrency.max(1));
+            let batch = lanes::claim_due(&ctx.db, &endpoint.id, limit, lease).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let secret = endpoints::secret(&ctx.env.sealer, &endpoint)?;
+            let sent =
+                join_all(batch.iter().map(|delivery| attempt(&ctx, &endpoint, &secret, delivery, &settings)));
+            for outcome in sent.await {
+                outcome?;
+            }
+            attempts += batch.len();
+        }
+        lanes::release(&ctx.db, &self.endpoint_id, &self.lane).await?;
+        ctx.finish(move |_| Box::pin(async move { Ok(json!({ "attempts": attempts })) })).await
+    }
+}
+
+async fn attempt(
+    ctx: &JobContext,
+    endpoint: &webhook_endpoints::Model,
+    secret: &str,
+    delivery: &webhook_deliveries::Model,
+    settings: &WebhookSettings,
+) -> Result<(), JobError> {
+    let event = events::Entity::find_by_id(&delivery.event_id).one(&ctx.db).await?.ok_or_else(|| {
+        JobError::Permanent(format!("event {} of delivery {} is gone", delivery.event_id, delivery.id))
+    })?;
+    let message = Signed { url: &endpoint.url, message_id: &event.id, secret, body: webhooks::body(&event) };
+    let outcome = ctx.env.webhooks.send(message, settings.timeout(), settings.allow_private_urls).await;
+    let label = if outcome.succeeded() { "succeeded" } else { "failed" };
+    metrics::counter!("webhook_attempts_total", "outcome" => label).increment(1);
+    metrics::histogram!("webhook_attempt_duration_seconds", "outcome" => label)
+        .record(outcome.latency.as_secs_f64());
+    let txn = ultra_domain::db::begin_write(&ctx.db).await?;
+    let recorded = deliveries::record_attempt(&txn, delivery, &outcome, settings).await?;
+    txn.commit().await?;
+    match recorded {
+        Some(done) if done.status == webhook_deliveries::DeliveryStatus::DeadLettered => {
+            metrics::counter!("webhook_dead_lettered_total").increment(1);
+            tracing::warn!(delivery_id = %done.id, endpoint_id = %endpoint.id, error = ?done.last_error, "webhook delivery dead-lettered");
+        }
+        Some(done) if done.status == webhook_deliveries::DeliveryStatus::Pending => {
+            tracing::info!(delivery_id = %done.id, attempt = done.attempts, next = ?done.next_attempt_at, error = ?done.last_error, "webhook attempt failed; retrying later");
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Starts a drain for every endpoint that has deliveries due and no drain; returns how many.
+pub async fn dispatch_waiting(db: &DatabaseConnection, queue: &QueueClient) -> Result<usize, JobError> {
+    let waiting = lanes::waiting_endpoints(db, DISPATCH_ROUND).await?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    let lease = lease(&RuntimeConfig::load(db).await?.webhooks);
+    let txn = ultra_domain::db::begin_write(db).await?;
+    let mut started = Vec::new();
+    for endpoint_id in waiting {
+        let lane = ulid::Ulid::new().to_string();
+        if lanes::acquire(&txn, &endpoint_id, &lane, lease).await? {
+            let job = DrainEndpoint { endpoint_id: endpoint_id.clone(), lane };
+            started.push(enqueue(&txn, NewJob::new(&job).resource("webhook_endpoints", endpoint_id)).await?);
+        }
+    }
+    txn.commit().await?;
+    dispatch_all(queue, &started).await;
+    Ok(started.len())
+}
