@@ -45,7 +45,7 @@ pub enum Command {
         #[command(flatten)]
         worker: WorkerArgs,
     },
-    /// Run the scheduler: cron schedules and the relay of lost jobs.
+    /// Run the scheduler: cron schedules, the relay of lost jobs, and webhook dispatch.
     Scheduler {
         #[command(flatten)]
         db: DatabaseArgs,

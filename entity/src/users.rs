@@ -31,6 +31,18 @@ pub enum Tier {
     Enterprise,
 }
 
+impl Tier {
+    /// The name the SLA tiers are sold under.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Starter => "Starter",
+            Self::Pro => "Pro",
+            Self::ProPlus => "Pro+",
+            Self::Enterprise => "Enterprise",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {

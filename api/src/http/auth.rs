@@ -76,7 +76,8 @@ pub fn require_tier(account: &users::Model, minimum: Tier, feature: &str) -> Res
         StatusCode::FORBIDDEN,
         "tier_required",
         format!(
-            "{feature} requires the {} SLA tier or higher; this account is on {}",
+            "{feature} requires the {} SLA tier ({}) or higher; this account is on {}",
+            minimum.label(),
             minimum.to_value(),
             account.tier.to_value()
         ),
