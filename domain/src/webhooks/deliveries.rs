@@ -109,6 +109,9 @@ impl AttemptOutcome {
         }
         Some(match (&self.error, self.status_code) {
             (Some(error), _) => error.clone(),
+            (None, Some(code)) if (300..400).contains(&code) => {
+                format!("the endpoint answered HTTP {code}; redirects are not followed")
+            }
             (None, Some(code)) => format!("the endpoint answered HTTP {code}"),
             (None, None) => "no response".to_owned(),
         })

@@ -16,7 +16,7 @@ use crate::{
     audit::{self, Actor, AuditEvent},
     ids,
     runtime_config::WebhookSettings,
-    secrets::SecretBox,
+    secrets::{self, SecretBox},
 };
 
 const MIN_SECRET_CHARS: usize = 16;
@@ -94,11 +94,6 @@ fn check_events(events: &[String]) -> DomainResult<Vec<String>> {
     Ok(unique)
 }
 
-fn hint(secret: &str) -> String {
-    let tail: String = secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-    format!("…{tail}")
-}
-
 pub struct NewEndpoint<'a> {
     pub owner_id: &'a str,
     /// Already through [`check_url`].
@@ -123,7 +118,7 @@ pub async fn create(
         user_id: Set(owner_id.to_owned()),
         url: Set(url),
         secret_sealed: Set(sealer.seal(secret.as_bytes())),
-        secret_hint: Set(hint(secret)),
+        secret_hint: Set(secrets::mask(secret)),
         events: Set(json!(events)),
         is_active: Set(is_active),
         disabled_reason: Set(None),
@@ -171,7 +166,7 @@ pub async fn update(
     if let Some(secret) = changes.secret.as_deref() {
         check_secret(secret)?;
         row.secret_sealed = Set(sealer.seal(secret.as_bytes()));
-        row.secret_hint = Set(hint(secret));
+        row.secret_hint = Set(secrets::mask(secret));
         changed.push("secret");
     }
     if let Some(events) = changes.events.as_deref() {
