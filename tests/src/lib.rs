@@ -1,6 +1,8 @@
 //! Test harness: every test gets a fresh database (PostgreSQL, or SQLite with
 //! `ULTRA_TEST_DB=sqlite`), its own Redis key prefix, and real `ultra` processes on free ports.
 
+pub mod receiver;
+
 use std::{
     net::TcpListener,
     path::{Path, PathBuf},
