@@ -1,4 +1,5 @@
-//! `ultra dev` starts from nothing on SQLite and the seeded merchant can log in.
+//! `ultra dev` starts from nothing on SQLite, the seeded merchant can log in, and its first
+//! payment reaches a webhook receiver on the same laptop.
 
 use std::{
     io::{BufRead, BufReader},
@@ -8,7 +9,11 @@ use std::{
 
 use reqwest::StatusCode;
 use serde_json::json;
-use ultra_tests::{free_port, ultra_bin, wait_ready};
+use ultra_tests::{
+    free_port,
+    receiver::{Behaviour, Receiver},
+    ultra_bin, wait_ready,
+};
 
 struct Killed(std::process::Child);
 
@@ -74,6 +79,17 @@ async fn dev_starts_from_nothing_and_the_seeded_merchant_logs_in() {
     let token =
         login.json::<serde_json::Value>().await.unwrap()["data"]["token"].as_str().unwrap().to_owned();
 
+    // A receiver on the laptop is accepted, and answers 500 once to show a retry.
+    let receiver = Receiver::start(Behaviour::FailFirst(1)).await;
+    let endpoint = client
+        .post(format!("http://127.0.0.1:{api_port}/api/v1/webhooks/endpoints"))
+        .bearer_auth(&token)
+        .json(&json!({ "url": receiver.url(), "secret": "a laptop secret of 24+", "events": ["payment.completed"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(endpoint.status(), StatusCode::CREATED, "{}", endpoint.text().await.unwrap());
+
     // Providers come configured, and the worker inside `ultra dev` collects the first payment.
     let payment: serde_json::Value = client
         .post(format!("http://127.0.0.1:{api_port}/api/v1/payments"))
@@ -100,6 +116,12 @@ async fn dev_starts_from_nothing_and_the_seeded_merchant_logs_in() {
         .unwrap();
     assert_eq!(transactions[0]["provider"], "mvola", "{transactions}");
     assert_eq!(transactions[0]["status"], "completed", "{transactions}");
+
+    // The webhook is retried within seconds, as a developer watching it expects.
+    let received = receiver.wait_for(2, Duration::from_secs(15)).await;
+    assert_eq!(received[0].json()["data"]["id"], payment["data"]["id"]);
+    let gap = received[1].at - received[0].at;
+    assert!(gap >= Duration::from_millis(1500) && gap < Duration::from_secs(5), "retried after {gap:?}");
 }
 
 #[tokio::test]
