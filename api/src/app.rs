@@ -11,11 +11,13 @@ use crate::{
     AppState,
     http::{
         error::ApiError,
-        rate_limit::{IpRule, RateLimit},
+        rate_limit::{IpRule, RateLimit, TokenRule},
         request_context::RequestContext,
     },
+    sellapay::{AUTHORIZE_PATH, SellapayApi},
     ultra::{
         admin_users::AdminUsersApi,
+        api_keys::ApiKeysApi,
         auth::{AdminAuthApi, AuthApi},
         callbacks::CallbacksApi,
         jobs::JobsApi,
@@ -41,6 +43,8 @@ type Apis = (
     RefundsApi,
     CallbacksApi,
     WebhooksApi,
+    ApiKeysApi,
+    SellapayApi,
 );
 
 fn service(server_url: &str) -> OpenApiService<Apis, ()> {
@@ -58,6 +62,8 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             RefundsApi,
             CallbacksApi,
             WebhooksApi,
+            ApiKeysApi,
+            SellapayApi,
         ),
         "Ultra",
         env!("CARGO_PKG_VERSION"),
@@ -81,10 +87,33 @@ pub fn route(state: AppState) -> impl Endpoint {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let login_limit = |config: &ultra_domain::runtime_config::RuntimeConfig| config.login_rate_limit;
-    let rate_limits = RateLimit::per_ip(vec![
-        IpRule { name: "login", method: Method::POST, path: "/api/v1/auth/login", rule: login_limit },
-        IpRule { name: "login", method: Method::POST, path: "/api/v1/admin/auth/login", rule: login_limit },
-    ]);
+    let authorize_limit =
+        |config: &ultra_domain::runtime_config::RuntimeConfig| config.sellapay.authorize_rate_limit;
+    let sellapay_limit =
+        |config: &ultra_domain::runtime_config::RuntimeConfig| config.sellapay.token_rate_limit;
+    let rate_limits = RateLimit::new(
+        vec![
+            IpRule { name: "login", method: Method::POST, path: "/api/v1/auth/login", rule: login_limit },
+            IpRule {
+                name: "login",
+                method: Method::POST,
+                path: "/api/v1/admin/auth/login",
+                rule: login_limit,
+            },
+            IpRule {
+                name: "sellapay-authorize",
+                method: Method::POST,
+                path: AUTHORIZE_PATH,
+                rule: authorize_limit,
+            },
+        ],
+        vec![TokenRule {
+            name: "sellapay-token",
+            prefix: "/sellapay/api/v1/",
+            except: &[AUTHORIZE_PATH],
+            rule: sellapay_limit,
+        }],
+    );
     Route::new()
         .nest("/", api)
         .at("/api/v1/openapi.json", spec)

@@ -29,6 +29,21 @@ pub struct Claims {
     pub custom: Option<serde_json::Value>,
 }
 
+/// The `scope` custom claim of tokens that belong to one surface only: a Sellapay token, issued
+/// by `authorize` for an API key, opens the Sellapay surface and nothing else.
+pub const SELLAPAY_SCOPE: &str = "sellapay";
+
+impl Claims {
+    pub fn scope(&self) -> Option<&str> {
+        self.custom.as_ref()?.get("scope")?.as_str()
+    }
+
+    /// The API key a Sellapay token was issued for.
+    pub fn api_key(&self) -> Option<&str> {
+        self.custom.as_ref()?.get("apiKey")?.as_str()
+    }
+}
+
 #[derive(Clone)]
 pub struct TokenSigner {
     encoding: EncodingKey,

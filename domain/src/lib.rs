@@ -1,6 +1,7 @@
 //! What the API and the workers share: database access, the ledger, users and their tokens,
 //! runtime configuration and the audit trail. Nothing here speaks HTTP.
 
+pub mod api_keys;
 pub mod audit;
 pub mod auth_tokens;
 pub mod backoff;

@@ -38,9 +38,31 @@ pub fn format_amount(minor: i64) -> String {
     if cents == 0 { major.to_string() } else { format!("{major}.{cents:02}") }
 }
 
+/// Minor units as the JSON number surfaces whose seeds show floats send (`100.0`). Only for
+/// output: every amount is computed in minor units first.
+pub fn major_number(minor: i64) -> f64 {
+    (Decimal::new(minor, 2)).to_f64().unwrap_or_default()
+}
+
+/// `minor` converted at `rate` (decimal text: one unit in the other currency), rounded to
+/// cents, as a JSON number.
+pub fn convert(minor: i64, rate: &str) -> DomainResult<f64> {
+    let rate = Decimal::from_str(rate.trim())
+        .map_err(|_| DomainError::Internal(format!("exchange rate {rate} is not a decimal number")))?;
+    Ok((Decimal::new(minor, 2) * rate).round_dp(2).to_f64().unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn converts_at_decimal_rates_to_cents() {
+        assert_eq!(convert(5_000_000, "0.0085106").unwrap(), 425.53);
+        assert_eq!(convert(5_000_000, "0.007799").unwrap(), 389.95);
+        assert_eq!(major_number(10_050), 100.5);
+        assert!(convert(100, "one").is_err());
+    }
 
     #[test]
     fn parses_exact_decimals_into_minor_units() {

@@ -35,6 +35,7 @@ pub struct RuntimeConfig {
     /// Cron expressions (with a seconds field) overriding a schedule's default, by name.
     pub schedules: BTreeMap<String, String>,
     pub webhooks: WebhookSettings,
+    pub sellapay: SellapaySettings,
 }
 
 impl Default for RuntimeConfig {
@@ -49,6 +50,7 @@ impl Default for RuntimeConfig {
             job_retention_days: 30,
             schedules: BTreeMap::new(),
             webhooks: WebhookSettings::default(),
+            sellapay: SellapaySettings::default(),
         }
     }
 }
@@ -114,6 +116,33 @@ impl Default for WebhookSettings {
 impl WebhookSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms.clamp(100, 120_000))
+    }
+}
+
+/// The Sellapay surface's limits and the rates its balance is shown at.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SellapaySettings {
+    /// `POST authorize` requests per client IP and window.
+    pub authorize_rate_limit: RateLimitRule,
+    /// Requests per bearer token and window on every other endpoint.
+    pub token_rate_limit: RateLimitRule,
+    /// Value of one KES in each other currency `getBalance` reports, as decimal text.
+    pub fx_rates: BTreeMap<String, String>,
+}
+
+impl Default for SellapaySettings {
+    fn default() -> Self {
+        // The rates the seed's own example implies (50,000 KES = 425.53 USD, 389.95 EUR, 338.45 GBP).
+        let fx_rates = [("USD", "0.0085106"), ("EUR", "0.007799"), ("GBP", "0.006769")]
+            .into_iter()
+            .map(|(currency, rate)| (currency.to_owned(), rate.to_owned()))
+            .collect();
+        Self {
+            authorize_rate_limit: RateLimitRule { limit: 10, window_seconds: 60 },
+            token_rate_limit: RateLimitRule { limit: 100, window_seconds: 60 },
+            fx_rates,
+        }
     }
 }
 

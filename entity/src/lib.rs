@@ -3,6 +3,7 @@
 //! The same entities serve PostgreSQL and SQLite, so column types stay within what both
 //! support: strings for ids and enums, `i64` minor units for money, JSON for free-form data.
 
+pub mod api_keys;
 pub mod audit_logs;
 pub mod events;
 pub mod idempotency_keys;
@@ -14,6 +15,7 @@ pub mod payments;
 pub mod provider_configs;
 pub mod refunds;
 pub mod runtime_config;
+pub mod sellapay_accounts;
 pub mod tokens;
 pub mod users;
 pub mod webhook_attempts;

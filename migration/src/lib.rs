@@ -8,6 +8,7 @@ mod m20261122_000003_provider_configs;
 mod m20261122_000004_payments;
 mod m20261122_000005_collections_and_refunds;
 mod m20261122_000006_webhooks;
+mod m20261122_000007_api_keys;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_payments::Migration),
             Box::new(m20261122_000005_collections_and_refunds::Migration),
             Box::new(m20261122_000006_webhooks::Migration),
+            Box::new(m20261122_000007_api_keys::Migration),
         ]
     }
 }

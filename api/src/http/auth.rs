@@ -87,7 +87,7 @@ pub fn require_tier(account: &users::Model, minimum: Tier, feature: &str) -> Res
 /// The extractor handlers take to require a logged-in caller.
 pub struct Auth(pub Principal);
 
-fn bearer_token(req: &Request) -> Option<String> {
+pub fn bearer_token(req: &Request) -> Option<String> {
     let value = req.header("Authorization")?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
@@ -103,6 +103,9 @@ async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
         })?;
     let claims =
         state.signer.verify(&jwt).ok_or_else(|| ApiError::unauthorized("the token is invalid or expired"))?;
+    if claims.scope().is_some() {
+        return Err(ApiError::unauthorized("this token is for the Sellapay API only"));
+    }
     let (token, user) = ultra_domain::auth_tokens::authenticate(&state.db, &claims)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the token has been revoked or has expired"))?;

@@ -13,7 +13,9 @@ use poem_openapi::{
 use ultra_domain::DomainError;
 
 /// An error a client sees: a status, a stable machine-readable `code`, a message that names the
-/// problem, and the offending field for validation errors.
+/// problem, and the offending field for validation errors. Each surface renders it in its own
+/// shape ([`ApiError::render`]); a surface whose seed fixes an exact body for an error sets it
+/// in `body`.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
@@ -22,6 +24,7 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub retry_after: Option<u64>,
+    pub body: Option<serde_json::Value>,
 }
 
 /// `{success: false, data: null, error, meta: {code, field}}`.
@@ -47,7 +50,41 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, retry_after: None }
+        Self { status, code, message: message.into(), field: None, retry_after: None, body: None }
+    }
+
+    /// An error whose body is fixed by its surface's seed, e.g. Sellapay's `{"error": "Missing
+    /// API key or secret code"}`.
+    pub fn with_body(status: StatusCode, code: &'static str, body: serde_json::Value) -> Self {
+        let message = body["message"].as_str().or(body["error"].as_str()).unwrap_or_default().to_owned();
+        Self { body: Some(body), ..Self::new(status, code, message) }
+    }
+
+    /// The response for a request to `path`: Sellapay's `{error, message, details}` under
+    /// `/sellapay/`, the `{success, data, error, meta}` envelope everywhere else.
+    pub fn render(&self, path: &str) -> Response {
+        if !path.starts_with(SELLAPAY_PREFIX) {
+            return self.as_response();
+        }
+        let body = self.body.clone().unwrap_or_else(|| {
+            let field = self.field.as_deref();
+            let reason =
+                field.and_then(|f| self.message.strip_prefix(&format!("{f}: "))).unwrap_or(&self.message);
+            serde_json::json!({
+                "error": sellapay_title(self.status),
+                "message": self.message,
+                "details": match field {
+                    Some(field) => serde_json::json!({ "field": field, "reason": reason }),
+                    None => serde_json::json!({ "code": self.code }),
+                },
+            })
+        });
+        let mut response = poem::web::Json(body).into_response();
+        response.set_status(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert("Retry-After", HeaderValue::from(seconds));
+        }
+        response
     }
 
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -144,6 +181,24 @@ impl ApiError {
             error: self.message.clone(),
             meta: ErrorMeta { code: self.code.to_owned(), field: self.field.clone() },
         }
+    }
+}
+
+const SELLAPAY_PREFIX: &str = "/sellapay/";
+
+/// Sellapay's `error` is a short title of the kind of failure.
+fn sellapay_title(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "Validation error",
+        StatusCode::UNAUTHORIZED => "Unauthorized",
+        StatusCode::PAYMENT_REQUIRED => "Insufficient balance",
+        StatusCode::FORBIDDEN => "Forbidden",
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::CONFLICT => "Conflict",
+        StatusCode::TOO_MANY_REQUESTS => "Too many requests",
+        StatusCode::SERVICE_UNAVAILABLE => "Service unavailable",
+        status if status.is_server_error() => "Server error",
+        _ => "Request error",
     }
 }
 

@@ -10,7 +10,9 @@ use poem::{
 };
 use ultra_domain::runtime_config::{RateLimitRule, RuntimeConfig};
 
-use super::{client::client_ip, error::ApiError};
+use sha2::{Digest, Sha256};
+
+use super::{auth::bearer_token, client::client_ip, error::ApiError};
 use crate::AppState;
 
 const SCRIPT: &str = r"
@@ -43,13 +45,37 @@ pub struct IpRule {
     pub rule: fn(&RuntimeConfig) -> RateLimitRule,
 }
 
+/// Requests under `prefix` that carry a bearer token are counted per token under `rule`,
+/// except the routes in `except`, which have limits of their own.
+#[derive(Clone)]
+pub struct TokenRule {
+    pub name: &'static str,
+    pub prefix: &'static str,
+    pub except: &'static [&'static str],
+    pub rule: fn(&RuntimeConfig) -> RateLimitRule,
+}
+
+impl TokenRule {
+    /// The counter key for this request, if the rule covers it: a digest of the token, so the
+    /// token itself never reaches Redis.
+    fn key(&self, req: &Request) -> Option<String> {
+        let path = req.uri().path().trim_end_matches('/');
+        if !path.starts_with(self.prefix) || self.except.contains(&path) {
+            return None;
+        }
+        let token = bearer_token(req)?;
+        Some(format!("{}:{}", self.name, &hex::encode(Sha256::digest(token.as_bytes()))[..32]))
+    }
+}
+
 pub struct RateLimit {
     rules: Vec<IpRule>,
+    token_rules: Vec<TokenRule>,
 }
 
 impl RateLimit {
-    pub fn per_ip(rules: Vec<IpRule>) -> Self {
-        Self { rules }
+    pub fn new(rules: Vec<IpRule>, token_rules: Vec<TokenRule>) -> Self {
+        Self { rules, token_rules }
     }
 }
 
@@ -57,13 +83,14 @@ impl<E: Endpoint> Middleware<E> for RateLimit {
     type Output = RateLimitEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        RateLimitEndpoint { inner: ep, rules: self.rules.clone() }
+        RateLimitEndpoint { inner: ep, rules: self.rules.clone(), token_rules: self.token_rules.clone() }
     }
 }
 
 pub struct RateLimitEndpoint<E> {
     inner: E,
     rules: Vec<IpRule>,
+    token_rules: Vec<TokenRule>,
 }
 
 /// The outcome of one check, as the `X-RateLimit-*` headers report it.
@@ -111,25 +138,26 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let matched = self
+        let by_ip = self
             .rules
             .iter()
-            .find(|rule| rule.method == req.method() && rule.path == req.uri().path().trim_end_matches('/'));
-        let Some(matched) = matched else {
+            .find(|rule| rule.method == req.method() && rule.path == req.uri().path().trim_end_matches('/'))
+            .map(|rule| (format!("{}:{}", rule.name, client_ip(&req)), rule.rule));
+        let by_token = || self.token_rules.iter().find_map(|rule| rule.key(&req).map(|key| (key, rule.rule)));
+        let Some((key, rule)) = by_ip.or_else(by_token) else {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         };
         let state = req.data::<AppState>().cloned().ok_or_else(|| ApiError::internal("state missing"))?;
         let config = state.runtime.current().await.map_err(ApiError::from)?;
-        let key = format!("{}:{}", matched.name, client_ip(&req));
-        let verdict = check(&state, &key, (matched.rule)(&config)).await?;
+        let verdict = check(&state, &key, rule(&config)).await?;
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
         let mut response = if verdict.allowed {
-            let (method, path) = (req.method().clone(), req.uri().path().to_owned());
             match self.inner.call(req).await {
                 Ok(output) => output.into_response(),
-                Err(err) => ApiError::from_poem(&err, method.as_str(), &path).into_response(),
+                Err(err) => ApiError::from_poem(&err, method.as_str(), &path).render(&path),
             }
         } else {
-            ApiError::rate_limited(verdict.retry_after).into_response()
+            ApiError::rate_limited(verdict.retry_after).render(&path)
         };
         verdict.apply_headers(&mut response);
         Ok(response)

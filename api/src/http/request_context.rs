@@ -52,7 +52,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 Ok(output) => output.into_response(),
                 Err(err) => {
                     let operation = err.data::<OperationId>().copied();
-                    let mut response = ApiError::from_poem(&err, method.as_str(), &path).into_response();
+                    let mut response = ApiError::from_poem(&err, method.as_str(), &path).render(&path);
                     if let Some(operation) = operation {
                         response.set_data(operation);
                     }

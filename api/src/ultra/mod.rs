@@ -1,6 +1,7 @@
 //! The ultra merchant surface, mounted at `/api/v1`: one module per resource.
 
 pub mod admin_users;
+pub mod api_keys;
 pub mod auth;
 pub mod callbacks;
 pub mod jobs;
@@ -32,4 +33,6 @@ pub enum ApiTags {
     Callbacks,
     /// Webhook endpoint registration, delivery management, DLQ
     Webhooks,
+    /// Sellapay API credentials
+    ApiKeys,
 }

@@ -1,0 +1,235 @@
+//! The Sellapay surface's credentials and balance, driven the way the seed's curl examples
+//! drive it: API keys from the ultra surface, `authorize`, `getBalance`, its error bodies, its
+//! rate limits and its headers.
+
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use ultra_domain::{
+    ledger::{self, AccountSpec},
+    runtime_config::RuntimeConfig,
+};
+use ultra_tests::{MERCHANT_EMAIL, MERCHANT_PASSWORD, TestApp};
+
+const TOKEN_REJECTED: &str =
+    r#"{"error":"Invalid or expired access token","message":"Please re-authorize to get a new token"}"#;
+
+struct Keys {
+    id: String,
+    key: String,
+    secret: String,
+    account: String,
+}
+
+async fn create_key(app: &TestApp, token: &str, name: &str) -> Keys {
+    let response = app
+        .client
+        .post(app.url("/api/v1/api-keys"))
+        .bearer_auth(token)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    let data = &body["data"];
+    let text = |field: &str| data[field].as_str().unwrap_or_else(|| panic!("no {field}: {body}")).to_owned();
+    Keys { id: text("id"), key: text("key"), secret: text("secret"), account: text("account") }
+}
+
+/// `curl -X POST -H "X-API-KEY: …" -H "X-API-SECRET: …" …/authorize`, as the seed writes it:
+/// no body and no content type.
+async fn authorize(app: &TestApp, key: Option<&str>, secret: Option<&str>) -> Response {
+    let mut request = app.client.post(app.url("/sellapay/api/v1/authorize"));
+    if let Some(key) = key {
+        request = request.header("X-API-KEY", key);
+    }
+    if let Some(secret) = secret {
+        request = request.header("X-API-SECRET", secret);
+    }
+    request.send().await.unwrap()
+}
+
+async fn access_token(app: &TestApp, keys: &Keys) -> String {
+    let response = authorize(app, Some(&keys.key), Some(&keys.secret)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn get_balance(app: &TestApp, token: &str) -> Response {
+    app.client.get(app.url("/sellapay/api/v1/getBalance")).bearer_auth(token).send().await.unwrap()
+}
+
+async fn body_of(response: Response) -> Value {
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn keys_authorize_and_the_balance_reads_the_ledger_in_four_currencies() {
+    let app = TestApp::spawn().await;
+    let merchant = app.login(MERCHANT_EMAIL, MERCHANT_PASSWORD).await;
+    let keys = create_key(&app, &merchant, "shop backend").await;
+    assert!(keys.key.starts_with("spk_") && keys.secret.starts_with("sps_"));
+    assert_eq!(keys.account.len(), 50);
+
+    // The secret is shown once: the list has the key, never the secret.
+    let listed: Value = app
+        .client
+        .get(app.url("/api/v1/api-keys"))
+        .bearer_auth(&merchant)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"][0]["key"], keys.key.as_str());
+    assert!(!listed.to_string().contains(&keys.secret), "{listed}");
+
+    let response = authorize(&app, Some(&keys.key), Some(&keys.secret)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers().contains_key("x-request-id") && response.headers().contains_key("x-process-time")
+    );
+    let body = body_of(response).await;
+    assert_eq!(body["message"], "User authorized");
+    assert_eq!(body["account"], keys.account.as_str());
+    assert_eq!(body["expires_in"], 3600);
+    let token = body["access_token"].as_str().unwrap().to_owned();
+
+    // 50,000 KES in the merchant's ledger reads as the seed's example does.
+    let db = app.db.connect().await;
+    let merchant_id = ultra_domain::users::find_by_email(&db, MERCHANT_EMAIL).await.unwrap().unwrap().id;
+    let txn = ultra_domain::db::begin_write(&db).await.unwrap();
+    let code = ledger::merchant_code(&merchant_id, "KES");
+    let clearing = ledger::provider_code("mpesa", "KES", "clearing");
+    ledger::transfer(
+        &txn,
+        "payment.collected",
+        "test:kes-credit",
+        None,
+        AccountSpec::system(&clearing, "KES"),
+        AccountSpec::merchant(&code, &merchant_id, "KES"),
+        5_000_000,
+    )
+    .await
+    .unwrap();
+    txn.commit().await.unwrap();
+
+    let response = get_balance(&app, &token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_of(response).await;
+    assert_eq!(body["message"], "Balance retrieved");
+    assert_eq!(body["balance"], json!({ "KES": 50000.0, "USD": 425.53, "EUR": 389.95, "GBP": 338.45 }));
+    assert_eq!(body["primary_currency"], "KES");
+    let now = chrono::Utc::now().timestamp();
+    assert!((body["timestamp"].as_i64().unwrap() - now).abs() < 60, "{body}");
+}
+
+#[tokio::test]
+async fn bad_credentials_and_tokens_get_the_seeds_bodies() {
+    let app = TestApp::spawn().await;
+    let merchant = app.login(MERCHANT_EMAIL, MERCHANT_PASSWORD).await;
+    let keys = create_key(&app, &merchant, "pos").await;
+
+    for (key, secret) in [(None, Some(keys.secret.as_str())), (Some(keys.key.as_str()), None), (None, None)] {
+        let response = authorize(&app, key, secret).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(body_of(response).await, json!({ "error": "Missing API key or secret code" }));
+    }
+    let unauthorized = json!({ "error": "Unauthorized", "message": "Invalid API key or secret code" });
+    for (key, secret) in [(keys.key.as_str(), "sps_wrong"), ("spk_unknown", keys.secret.as_str())] {
+        let response = authorize(&app, Some(key), Some(secret)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(body_of(response).await, unauthorized);
+    }
+
+    // No token, a forged one, and an ultra login token all get the seed's 401.
+    let rejected: Value = serde_json::from_str(TOKEN_REJECTED).unwrap();
+    let no_token = app.client.get(app.url("/sellapay/api/v1/getBalance")).send().await.unwrap();
+    assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body_of(no_token).await, rejected);
+    for token in ["not-a-jwt", merchant.as_str()] {
+        let response = get_balance(&app, token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(body_of(response).await, rejected);
+    }
+
+    // A Sellapay token opens nothing on the ultra surface.
+    let token = access_token(&app, &keys).await;
+    let ultra = app.client.get(app.url("/api/v1/payments")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(ultra.status(), StatusCode::UNAUTHORIZED);
+
+    // Revoking the key ends its tokens and its authorizations.
+    assert_eq!(get_balance(&app, &token).await.status(), StatusCode::OK);
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/api/v1/api-keys/{}", keys.id)))
+        .bearer_auth(&merchant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert!(body_of(revoked).await["data"]["revokedAt"].is_string());
+    assert_eq!(body_of(get_balance(&app, &token).await).await, rejected);
+    assert_eq!(authorize(&app, Some(&keys.key), Some(&keys.secret)).await.status(), StatusCode::UNAUTHORIZED);
+
+    // Another merchant cannot see or revoke the key; an unknown route answers in Sellapay's shape.
+    app.db.create_user("other@ultra.test", Some("other-password-1"), "user", &[]);
+    let other = app.login("other@ultra.test", "other-password-1").await;
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/v1/api-keys/{}", keys.id)))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let missing = app.client.get(app.url("/sellapay/api/v1/nothingHere")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let body = body_of(missing).await;
+    assert_eq!(body["error"], "Not found", "{body}");
+    assert!(body["message"].is_string() && body["details"].is_object(), "{body}");
+}
+
+#[tokio::test]
+async fn authorize_is_limited_per_ip_and_everything_else_per_token() {
+    let app = TestApp::spawn().await;
+    let db = app.db.connect().await;
+    RuntimeConfig::set(
+        &db,
+        "sellapay",
+        json!({ "tokenRateLimit": { "limit": 3, "windowSeconds": 60 } }),
+        None,
+    )
+    .await
+    .unwrap();
+    let merchant = app.login(MERCHANT_EMAIL, MERCHANT_PASSWORD).await;
+    let keys = create_key(&app, &merchant, "load").await;
+    // The API caches runtime config for two seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+
+    let first = access_token(&app, &keys).await;
+    let second = access_token(&app, &keys).await;
+    for n in 1..=3 {
+        let response = get_balance(&app, &first).await;
+        assert_eq!(response.status(), StatusCode::OK, "request {n}");
+        assert_eq!(response.headers()["x-ratelimit-limit"], "3");
+        assert_eq!(response.headers()["x-ratelimit-remaining"], (3 - n).to_string().as_str());
+        assert!(response.headers().contains_key("x-ratelimit-reset"));
+    }
+    let limited = get_balance(&app, &first).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key("retry-after"));
+    let body = body_of(limited).await;
+    assert_eq!(body["error"], "Too many requests", "{body}");
+    assert_eq!(get_balance(&app, &second).await.status(), StatusCode::OK, "another token has its own count");
+
+    // authorize: 10 per minute per IP, counting the two above.
+    let mut statuses = Vec::new();
+    for _ in 0..9 {
+        statuses.push(authorize(&app, Some(&keys.key), Some(&keys.secret)).await.status());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 8, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+}
