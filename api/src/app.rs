@@ -14,7 +14,7 @@ use crate::{
         rate_limit::{IpRule, RateLimit, TokenRule},
         request_context::RequestContext,
     },
-    sellapay::{AUTHORIZE_PATH, SellapayApi},
+    sellapay::{AUTHORIZE_PATH, SellapayApi, payouts::SellapayPayoutsApi},
     ultra::{
         admin_users::AdminUsersApi,
         api_keys::ApiKeysApi,
@@ -45,6 +45,7 @@ type Apis = (
     WebhooksApi,
     ApiKeysApi,
     SellapayApi,
+    SellapayPayoutsApi,
 );
 
 fn service(server_url: &str) -> OpenApiService<Apis, ()> {
@@ -64,6 +65,7 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             WebhooksApi,
             ApiKeysApi,
             SellapayApi,
+            SellapayPayoutsApi,
         ),
         "Ultra",
         env!("CARGO_PKG_VERSION"),

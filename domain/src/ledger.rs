@@ -12,7 +12,7 @@ use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     Set,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
 use ultra_entity::{ledger_accounts, ledger_entries, ledger_postings};
 
@@ -57,7 +57,7 @@ pub async fn open_account(
         return Ok(account);
     }
     let now = Utc::now();
-    let inserted = ledger_accounts::ActiveModel {
+    let account = ledger_accounts::ActiveModel {
         id: Set(ids::new_id("acct")),
         code: Set(spec.code.to_owned()),
         owner_id: Set(spec.owner_id.map(str::to_owned)),
@@ -66,17 +66,14 @@ pub async fn open_account(
         allow_negative: Set(spec.allow_negative),
         created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(db)
-    .await;
-    match inserted {
-        Ok(account) => Ok(account),
-        // Another request opened it between our read and our insert.
-        Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
-            find_account(db, spec.code).await?.ok_or(DomainError::NotFound("ledger account"))
-        }
-        Err(err) => Err(err.into()),
-    }
+    };
+    // Another transaction may open the same account at the same moment; DO NOTHING waits for
+    // it and leaves this transaction usable, where a unique violation would abort it.
+    ledger_accounts::Entity::insert(account)
+        .on_conflict(OnConflict::column(ledger_accounts::Column::Code).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    find_account(db, spec.code).await?.ok_or(DomainError::NotFound("ledger account"))
 }
 
 pub async fn find_account(

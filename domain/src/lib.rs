@@ -15,6 +15,7 @@ pub mod money;
 pub mod msisdn;
 pub mod passwords;
 pub mod payments;
+pub mod payouts;
 pub mod provider_configs;
 pub mod redis_conn;
 pub mod refunds;

@@ -129,6 +129,9 @@ pub struct SellapaySettings {
     pub token_rate_limit: RateLimitRule,
     /// Value of one KES in each other currency `getBalance` reports, as decimal text.
     pub fx_rates: BTreeMap<String, String>,
+    /// How long a payout or STK push request waits for its outcome before answering `pending`,
+    /// so a fast rail's answer comes back in the response as the seed shows.
+    pub wait_seconds: u64,
 }
 
 impl Default for SellapaySettings {
@@ -142,6 +145,7 @@ impl Default for SellapaySettings {
             authorize_rate_limit: RateLimitRule { limit: 10, window_seconds: 60 },
             token_rate_limit: RateLimitRule { limit: 100, window_seconds: 60 },
             fx_rates,
+            wait_seconds: 5,
         }
     }
 }

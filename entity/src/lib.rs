@@ -12,6 +12,7 @@ pub mod ledger_accounts;
 pub mod ledger_entries;
 pub mod ledger_postings;
 pub mod payments;
+pub mod payouts;
 pub mod provider_configs;
 pub mod refunds;
 pub mod runtime_config;

@@ -9,6 +9,7 @@ mod m20261122_000004_payments;
 mod m20261122_000005_collections_and_refunds;
 mod m20261122_000006_webhooks;
 mod m20261122_000007_api_keys;
+mod m20261122_000008_payouts;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_collections_and_refunds::Migration),
             Box::new(m20261122_000006_webhooks::Migration),
             Box::new(m20261122_000007_api_keys::Migration),
+            Box::new(m20261122_000008_payouts::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ use ultra_domain::{
     ledger::{self, AccountSpec},
     runtime_config::RuntimeConfig,
 };
-use ultra_tests::{MERCHANT_EMAIL, MERCHANT_PASSWORD, TestApp};
+use ultra_tests::{MERCHANT_EMAIL, MERCHANT_PASSWORD, TestApp, redis_url, start_worker};
 
 const TOKEN_REJECTED: &str =
     r#"{"error":"Invalid or expired access token","message":"Please re-authorize to get a new token"}"#;
@@ -60,6 +60,31 @@ async fn get_balance(app: &TestApp, token: &str) -> Response {
     app.client.get(app.url("/sellapay/api/v1/getBalance")).bearer_auth(token).send().await.unwrap()
 }
 
+/// Credits a merchant's KES balance as an M-Pesa collection would.
+async fn credit(app: &TestApp, email: &str, minor: i64) {
+    let db = app.db.connect().await;
+    let merchant_id = ultra_domain::users::find_by_email(&db, email).await.unwrap().unwrap().id;
+    let txn = ultra_domain::db::begin_write(&db).await.unwrap();
+    let code = ledger::merchant_code(&merchant_id, "KES");
+    let clearing = ledger::provider_code("mpesa", "KES", "clearing");
+    ledger::transfer(
+        &txn,
+        "payment.collected",
+        &format!("test:credit:{}", ulid::Ulid::new()),
+        None,
+        AccountSpec::system(&clearing, "KES"),
+        AccountSpec::merchant(&code, &merchant_id, "KES"),
+        minor,
+    )
+    .await
+    .unwrap();
+    txn.commit().await.unwrap();
+}
+
+async fn balance_kes(app: &TestApp, token: &str) -> f64 {
+    body_of(get_balance(app, token).await).await["balance"]["KES"].as_f64().unwrap()
+}
+
 async fn body_of(response: Response) -> Value {
     response.json().await.unwrap()
 }
@@ -98,23 +123,7 @@ async fn keys_authorize_and_the_balance_reads_the_ledger_in_four_currencies() {
     let token = body["access_token"].as_str().unwrap().to_owned();
 
     // 50,000 KES in the merchant's ledger reads as the seed's example does.
-    let db = app.db.connect().await;
-    let merchant_id = ultra_domain::users::find_by_email(&db, MERCHANT_EMAIL).await.unwrap().unwrap().id;
-    let txn = ultra_domain::db::begin_write(&db).await.unwrap();
-    let code = ledger::merchant_code(&merchant_id, "KES");
-    let clearing = ledger::provider_code("mpesa", "KES", "clearing");
-    ledger::transfer(
-        &txn,
-        "payment.collected",
-        "test:kes-credit",
-        None,
-        AccountSpec::system(&clearing, "KES"),
-        AccountSpec::merchant(&code, &merchant_id, "KES"),
-        5_000_000,
-    )
-    .await
-    .unwrap();
-    txn.commit().await.unwrap();
+    credit(&app, MERCHANT_EMAIL, 5_000_000).await;
 
     let response = get_balance(&app, &token).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -232,4 +241,123 @@ async fn authorize_is_limited_per_ip_and_everything_else_per_token() {
     }
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 8, "{statuses:?}");
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+}
+
+/// The seed's curl example for `sendFundsToSellapay`, fifty times at once against a balance
+/// that covers ten: exactly ten go through, the rest are refused with the seed's 402, and the
+/// money adds up on both sides.
+#[tokio::test]
+async fn concurrent_transfers_never_overdraw_and_the_ledger_balances() {
+    let app = TestApp::spawn().await;
+    let _worker = start_worker(&app.db, &redis_url(), &app.redis_prefix, &[]).await;
+    let merchant = app.login(MERCHANT_EMAIL, MERCHANT_PASSWORD).await;
+    app.db.create_user("payee@ultra.test", Some("payee-password-1"), "user", &[]);
+    let payee = app.login("payee@ultra.test", "payee-password-1").await;
+    let sender_keys = create_key(&app, &merchant, "payouts").await;
+    let payee_keys = create_key(&app, &payee, "receiving").await;
+    credit(&app, MERCHANT_EMAIL, 1_000_000).await;
+    let token = access_token(&app, &sender_keys).await;
+    let payee_token = access_token(&app, &payee_keys).await;
+
+    let send = |amount: Value| {
+        let request = app
+            .client
+            .post(app.url("/sellapay/api/v1/sendFundsToSellapay"))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .json(&json!({ "account": payee_keys.account, "amount": amount }));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let outcomes = futures::future::join_all((0..50).map(|_| send(json!(1000)))).await;
+    let accepted: Vec<&Value> =
+        outcomes.iter().filter(|(status, _)| *status == StatusCode::OK).map(|(_, body)| body).collect();
+    let refused: Vec<&Value> = outcomes
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::PAYMENT_REQUIRED)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(accepted.len(), 10, "{outcomes:?}");
+    assert_eq!(refused.len(), 40, "{outcomes:?}");
+    for body in &accepted {
+        assert_eq!(body["message"], "Funds sent successfully");
+        assert_eq!(body["status"], "completed", "{body}");
+        assert_eq!(body["amount"], 1000.0);
+        assert_eq!(body["recipient_account"], payee_keys.account.as_str());
+        let id = body["transaction_id"].as_str().unwrap();
+        let parts: Vec<&str> = id.split('-').collect();
+        assert!(parts.len() == 3 && parts[0] == "TXN" && parts[2].len() == 5, "{id}");
+    }
+    let refusal = refused[0];
+    assert_eq!(
+        *refusal,
+        json!({ "error": "Insufficient balance", "message": "Your account balance is too low",
+                "required": 1000.0, "available": 0.0 })
+    );
+    assert_eq!(balance_kes(&app, &token).await, 0.0);
+    assert_eq!(balance_kes(&app, &payee_token).await, 10_000.0);
+
+    // Each transfer can be polled by its id; the list pages with ?page&limit.
+    let id = accepted[0]["transaction_id"].as_str().unwrap();
+    let found: Value = app
+        .client
+        .get(app.url(&format!("/sellapay/api/v1/transactions/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["transaction_id"], id);
+    assert_eq!(found["status"], "completed");
+    let page: Value = app
+        .client
+        .get(app.url("/sellapay/api/v1/transactions?page=2&limit=4"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 10, "only accepted transfers are transactions: {page}");
+    assert_eq!(page["transactions"].as_array().unwrap().len(), 4);
+    let other = app
+        .client
+        .get(app.url(&format!("/sellapay/api/v1/transactions/{id}")))
+        .bearer_auth(&payee_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND, "another account's transaction is not found");
+
+    // The seed's validation errors, and an unknown recipient.
+    for (body, field) in [
+        (json!({ "account": payee_keys.account, "amount": 10.123 }), "amount"),
+        (json!({ "account": payee_keys.account, "amount": -5 }), "amount"),
+        (json!({ "account": payee_keys.account, "amount": "ten" }), "amount"),
+        (json!({ "account": sender_keys.account, "amount": 1 }), "account"),
+    ] {
+        let response = send_raw(&app, &token, &body).await;
+        assert_eq!(response.0, StatusCode::BAD_REQUEST, "{body}: {}", response.1);
+        assert_eq!(response.1["error"], "Validation error");
+        assert_eq!(response.1["details"]["field"], field, "{}", response.1);
+    }
+    let unknown = send_raw(&app, &token, &json!({ "account": "nobody", "amount": 1 })).await;
+    assert_eq!(unknown.0, StatusCode::NOT_FOUND, "{}", unknown.1);
+}
+
+async fn send_raw(app: &TestApp, token: &str, body: &Value) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url("/sellapay/api/v1/sendFundsToSellapay"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
 }

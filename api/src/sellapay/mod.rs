@@ -2,6 +2,7 @@
 //! `{error, message, details}`, and the seed's exact bodies where it gives them.
 
 pub mod auth;
+pub mod payouts;
 
 use std::collections::BTreeMap;
 
@@ -27,7 +28,7 @@ const PRIMARY_CURRENCY: &str = "KES";
 const TOKEN_LIFETIME_SECONDS: u64 = 3600;
 
 #[derive(Tags)]
-enum SellapayTags {
+pub enum SellapayTags {
     /// Sellapay API v1 (Kenya, KES): API-key auth, balances, M-Pesa STK push, payouts
     Sellapay,
 }

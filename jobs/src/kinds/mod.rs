@@ -4,6 +4,7 @@ mod adapters;
 pub mod diagnostics;
 pub mod maintenance;
 pub mod payments;
+pub mod payouts;
 pub mod refunds;
 pub mod webhooks;
 
@@ -21,4 +22,5 @@ pub fn register_all(registry: &mut Registry) {
     registry.register::<refunds::CheckRefund>();
     registry.register::<refunds::PollRefunds>();
     registry.register::<webhooks::DrainEndpoint>();
+    registry.register::<payouts::SendPayout>();
 }

@@ -1,0 +1,249 @@
+//! Payouts: the amount is reserved out of the merchant's balance when the payout is requested,
+//! so concurrent requests can never overdraw it; success settles the reservation to where the
+//! money went, failure releases it back.
+
+use chrono::Utc;
+use rand::Rng;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    sea_query::{Expr, OnConflict},
+};
+use serde_json::{Value, json};
+use ultra_entity::payouts::{self, PayoutKind, PayoutStatus};
+
+use crate::{
+    DomainError, DomainResult,
+    events::{self, NewEvent},
+    ids,
+    ledger::{self, AccountSpec},
+    money::format_amount,
+};
+
+pub const CURRENCY: &str = "KES";
+
+/// What a payout request names besides its kind and amount.
+#[derive(Default)]
+pub struct Destination {
+    pub phone: Option<String>,
+    pub recipient_account: Option<String>,
+    pub recipient_id: Option<String>,
+    pub bank_code: Option<String>,
+    pub account_number: Option<String>,
+    pub account_name: Option<String>,
+}
+
+pub struct NewPayout {
+    pub kind: PayoutKind,
+    pub amount_minor: i64,
+    pub destination: Destination,
+    pub reference: Option<String>,
+    pub narrative: Option<String>,
+}
+
+/// The system account holding reserved payouts until they settle or are released.
+fn held_code() -> String {
+    format!("payouts:{CURRENCY}:held")
+}
+
+/// A Sellapay transaction id: `TXN-<unix seconds>-<five digits>`.
+pub fn transaction_id() -> String {
+    format!("TXN-{}-{:05}", Utc::now().timestamp(), rand::rng().random_range(0..100_000))
+}
+
+/// Writes the payout and reserves its amount; fails with `InsufficientFunds` (and nothing
+/// written, once the caller rolls back) when the balance does not cover it.
+pub async fn create(
+    txn: &DatabaseTransaction,
+    merchant_id: &str,
+    new: NewPayout,
+) -> DomainResult<payouts::Model> {
+    let now = Utc::now();
+    let id = ids::new_id("po");
+    let destination = new.destination;
+    let mut row = payouts::Model {
+        id: id.clone(),
+        merchant_id: merchant_id.to_owned(),
+        transaction_id: String::new(),
+        kind: new.kind,
+        status: PayoutStatus::Pending,
+        amount_minor: new.amount_minor,
+        currency: CURRENCY.to_owned(),
+        phone: destination.phone,
+        recipient_account: destination.recipient_account,
+        recipient_id: destination.recipient_id,
+        bank_code: destination.bank_code,
+        account_number: destination.account_number,
+        account_name: destination.account_name,
+        reference: new.reference,
+        narrative: new.narrative,
+        provider_reference: None,
+        failure_reason: None,
+        job_id: None,
+        completed_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    // Transaction ids are short; a clash with another in the same second draws again.
+    for _ in 0..5 {
+        row.transaction_id = transaction_id();
+        let inserted = payouts::Entity::insert(payouts::ActiveModel::from(row.clone()).reset_all())
+            .on_conflict(OnConflict::column(payouts::Column::TransactionId).do_nothing().to_owned())
+            .exec_without_returning(txn)
+            .await?;
+        if inserted == 1 {
+            let merchant = ledger::merchant_code(merchant_id, CURRENCY);
+            ledger::transfer(
+                txn,
+                "payout.reserved",
+                &format!("payout:{id}:reserve"),
+                row.narrative.as_deref(),
+                AccountSpec::merchant(&merchant, merchant_id, CURRENCY),
+                AccountSpec::system(&held_code(), CURRENCY),
+                row.amount_minor,
+            )
+            .await?;
+            return Ok(row);
+        }
+    }
+    Err(DomainError::Internal("no free transaction id".into()))
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> DomainResult<payouts::Model> {
+    payouts::Entity::find_by_id(id).one(db).await?.ok_or(DomainError::NotFound("payout"))
+}
+
+pub async fn set_job(db: &impl ConnectionTrait, id: &str, job_id: &str) -> DomainResult<()> {
+    payouts::Entity::update_many()
+        .col_expr(payouts::Column::JobId, Expr::value(job_id))
+        .filter(payouts::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Moves an open payout to `to`; `None` if another run already finished it.
+async fn finish(
+    txn: &DatabaseTransaction,
+    payout: &payouts::Model,
+    to: PayoutStatus,
+    provider_reference: Option<String>,
+    failure_reason: Option<String>,
+) -> DomainResult<Option<payouts::Model>> {
+    let now = Utc::now();
+    let updated = payouts::Entity::update_many()
+        .col_expr(payouts::Column::Status, Expr::value(to))
+        .col_expr(payouts::Column::ProviderReference, Expr::value(provider_reference))
+        .col_expr(payouts::Column::FailureReason, Expr::value(failure_reason))
+        .col_expr(payouts::Column::CompletedAt, Expr::value(now))
+        .col_expr(payouts::Column::UpdatedAt, Expr::value(now))
+        .filter(payouts::Column::Id.eq(&payout.id))
+        .filter(payouts::Column::Status.is_in([PayoutStatus::Pending, PayoutStatus::Processing]))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Ok(None);
+    }
+    Ok(Some(find(txn, &payout.id).await?))
+}
+
+/// Settles the reservation to where the money went.
+pub async fn complete(
+    txn: &DatabaseTransaction,
+    payout: &payouts::Model,
+    provider_reference: Option<String>,
+) -> DomainResult<Option<payouts::Model>> {
+    let Some(done) = finish(txn, payout, PayoutStatus::Completed, provider_reference, None).await? else {
+        return Ok(None);
+    };
+    let held = held_code();
+    let reference = format!("payout:{}:settle", done.id);
+    let from = AccountSpec::system(&held, CURRENCY);
+    match done.kind {
+        PayoutKind::Sellapay => {
+            let recipient = done.recipient_id.clone().ok_or(DomainError::NotFound("recipient account"))?;
+            let code = ledger::merchant_code(&recipient, CURRENCY);
+            let to = AccountSpec::merchant(&code, &recipient, CURRENCY);
+            ledger::transfer(
+                txn,
+                "payout.settled",
+                &reference,
+                done.narrative.as_deref(),
+                from,
+                to,
+                done.amount_minor,
+            )
+            .await?;
+        }
+        PayoutKind::Mobile | PayoutKind::Bank => {
+            let rail = if done.kind == PayoutKind::Mobile { "mpesa" } else { "bank" };
+            let code = ledger::provider_code(rail, CURRENCY, "clearing");
+            let to = AccountSpec::system(&code, CURRENCY);
+            ledger::transfer(
+                txn,
+                "payout.settled",
+                &reference,
+                done.narrative.as_deref(),
+                from,
+                to,
+                done.amount_minor,
+            )
+            .await?;
+        }
+    }
+    record(txn, &done, "payout.completed").await?;
+    Ok(Some(done))
+}
+
+/// Releases the reservation back to the merchant's balance.
+pub async fn fail(
+    txn: &DatabaseTransaction,
+    payout: &payouts::Model,
+    reason: &str,
+) -> DomainResult<Option<payouts::Model>> {
+    let Some(done) = finish(txn, payout, PayoutStatus::Failed, None, Some(reason.to_owned())).await? else {
+        return Ok(None);
+    };
+    let held = held_code();
+    let merchant = ledger::merchant_code(&done.merchant_id, CURRENCY);
+    ledger::transfer(
+        txn,
+        "payout.released",
+        &format!("payout:{}:release", done.id),
+        Some(reason),
+        AccountSpec::system(&held, CURRENCY),
+        AccountSpec::merchant(&merchant, &done.merchant_id, CURRENCY),
+        done.amount_minor,
+    )
+    .await?;
+    record(txn, &done, "payout.failed").await?;
+    Ok(Some(done))
+}
+
+pub fn payload(payout: &payouts::Model) -> Value {
+    json!({
+        "id": payout.id,
+        "transactionId": payout.transaction_id,
+        "kind": payout.kind,
+        "status": payout.status,
+        "amount": format_amount(payout.amount_minor),
+        "currency": payout.currency,
+        "reference": payout.reference,
+        "failureReason": payout.failure_reason,
+        "completedAt": payout.completed_at,
+    })
+}
+
+async fn record(txn: &DatabaseTransaction, payout: &payouts::Model, event: &str) -> DomainResult<()> {
+    events::record(
+        txn,
+        NewEvent {
+            merchant_id: &payout.merchant_id,
+            event_type: event,
+            resource_type: "payout",
+            resource_id: &payout.id,
+            payload: payload(payout),
+        },
+    )
+    .await?;
+    Ok(())
+}
