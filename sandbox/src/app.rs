@@ -1,7 +1,13 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::{
-    airtel::UssdPush, config::SandboxConfig, ledger::Ledger, mvola::MerchantPay, orange::WebPayment,
+    airtel::UssdPush,
+    bank::BankTransfer,
+    config::SandboxConfig,
+    ledger::Ledger,
+    mpesa::{B2cPayment, StkPush},
+    mvola::MerchantPay,
+    orange::WebPayment,
     tokens::Tokens,
 };
 
@@ -14,6 +20,9 @@ pub struct App {
     mvola: Mutex<Ledger<MerchantPay>>,
     airtel: Mutex<Ledger<UssdPush>>,
     orange: Mutex<Ledger<WebPayment>>,
+    mpesa: Mutex<Ledger<StkPush>>,
+    mpesa_b2c: Mutex<Ledger<B2cPayment>>,
+    bank: Mutex<Ledger<BankTransfer>>,
 }
 
 impl App {
@@ -25,6 +34,9 @@ impl App {
             mvola: Mutex::default(),
             airtel: Mutex::default(),
             orange: Mutex::default(),
+            mpesa: Mutex::default(),
+            mpesa_b2c: Mutex::default(),
+            bank: Mutex::default(),
         })
     }
 
@@ -42,6 +54,18 @@ impl App {
 
     pub fn orange(&self) -> MutexGuard<'_, Ledger<WebPayment>> {
         lock(&self.orange)
+    }
+
+    pub fn mpesa(&self) -> MutexGuard<'_, Ledger<StkPush>> {
+        lock(&self.mpesa)
+    }
+
+    pub fn mpesa_b2c(&self) -> MutexGuard<'_, Ledger<B2cPayment>> {
+        lock(&self.mpesa_b2c)
+    }
+
+    pub fn bank(&self) -> MutexGuard<'_, Ledger<BankTransfer>> {
+        lock(&self.bank)
     }
 }
 

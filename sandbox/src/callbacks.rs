@@ -18,14 +18,14 @@ pub struct Callback {
     pub body: Value,
 }
 
-/// Sends `callback` for collection `reference` in the background: a non-2xx answer or a
-/// connection error is retried three more times.
-pub fn deliver<P: Provider>(app: Arc<App>, reference: String, callback: Callback) {
+/// Sends `callback` for the collection with provider handle `handle` in the background: a
+/// non-2xx answer or a connection error is retried three more times.
+pub fn deliver<P: Provider>(app: Arc<App>, handle: String, callback: Callback) {
     tokio::spawn(async move {
         for attempt in 1..=ATTEMPTS {
             // Counted before sending, so that a merchant who has just received the callback
             // already sees it counted when it asks.
-            if let Some(collection) = P::ledger(&app).by_reference(&reference) {
+            if let Some(collection) = P::ledger(&app).by_handle(&handle) {
                 collection.callbacks_sent += 1;
             }
             let sent = app
@@ -37,20 +37,20 @@ pub fn deliver<P: Provider>(app: Arc<App>, reference: String, callback: Callback
                 .await;
             match sent {
                 Ok(answer) if answer.status().is_success() => {
-                    tracing::info!(provider = P::NAME, %reference, url = %callback.url, attempt, status = %answer.status(), "callback delivered");
+                    tracing::info!(provider = P::NAME, %handle, url = %callback.url, attempt, status = %answer.status(), "callback delivered");
                     return;
                 }
                 Ok(answer) => {
-                    tracing::warn!(provider = P::NAME, %reference, url = %callback.url, attempt, status = %answer.status(), "callback refused");
+                    tracing::warn!(provider = P::NAME, %handle, url = %callback.url, attempt, status = %answer.status(), "callback refused");
                 }
                 Err(error) => {
-                    tracing::warn!(provider = P::NAME, %reference, url = %callback.url, attempt, %error, "callback failed");
+                    tracing::warn!(provider = P::NAME, %handle, url = %callback.url, attempt, %error, "callback failed");
                 }
             }
             if attempt < ATTEMPTS {
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
         }
-        tracing::warn!(provider = P::NAME, %reference, url = %callback.url, "callback abandoned");
+        tracing::warn!(provider = P::NAME, %handle, url = %callback.url, "callback abandoned");
     });
 }

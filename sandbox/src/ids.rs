@@ -1,7 +1,7 @@
 //! Identifiers shaped like the ones each provider hands out, so that an adapter's parsing and
 //! column sizes are exercised with realistic values.
 
-use chrono::Utc;
+use chrono::{DateTime, FixedOffset, Utc};
 use rand::{Rng, distr::Alphanumeric};
 
 /// A random (version 4) UUID, MVola's `serverCorrelationId`.
@@ -37,6 +37,48 @@ pub fn receipt() -> String {
     format!("MP{}.{letter}{serial:05}", Utc::now().format("%y%m%d.%H%M"))
 }
 
+/// Daraja's gateway `requestId` and STK `MerchantRequestID`, e.g. `22759-3566117-1`.
+pub fn daraja_request_id() -> String {
+    let mut rng = rand::rng();
+    format!("{}-{}-1", rng.random_range(1_000..100_000u32), rng.random_range(1_000_000..100_000_000u32))
+}
+
+/// An STK `CheckoutRequestID`: `ws_CO_`, the Nairobi time to the millisecond (`ddMMyyyyHHmmssSSS`)
+/// and the local part of the number prompted, e.g. `ws_CO_04072024151523730722724071`.
+pub fn checkout_request_id(at: DateTime<FixedOffset>, phone_number: &str) -> String {
+    let local = phone_number.strip_prefix("254").unwrap_or(phone_number);
+    format!("ws_CO_{}{local}", at.format("%d%m%Y%H%M%S%3f"))
+}
+
+/// A B2C `ConversationID`, e.g. `AG_20191219_00005797af5d7d75f652`.
+pub fn conversation_id() -> String {
+    format!("AG_{}_{}", Utc::now().format("%Y%m%d"), hex_token(10))
+}
+
+/// An M-Pesa receipt (`MpesaReceiptNumber`, B2C `TransactionID`): ten capitals and digits that
+/// start with letters, e.g. `NLJ7RT61SV`.
+pub fn mpesa_receipt() -> String {
+    const LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    const CHARACTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..10)
+        .map(|position| {
+            let set = if position < 3 { LETTERS } else { CHARACTERS };
+            char::from(set[rng.random_range(0..set.len())])
+        })
+        .collect()
+}
+
+/// The bank rail's id for a transfer, e.g. `TRF260717K3J9QX2M`.
+pub fn transfer_id() -> String {
+    format!("TRF{}{}", Utc::now().format("%y%m%d"), token(8).to_ascii_uppercase())
+}
+
+/// The twelve-digit reference the interbank switch gives a settled bank transfer.
+pub fn rail_reference() -> String {
+    rand::rng().random_range(100_000_000_000..1_000_000_000_000u64).to_string()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -50,6 +92,17 @@ mod tests {
         let id = uuid();
         assert_eq!(id.len(), 36);
         assert_eq!(id.as_bytes()[14], b'4');
+    }
+
+    #[test]
+    fn daraja_ids_have_daraja_shapes() {
+        let at = DateTime::parse_from_rfc3339("2024-07-04T15:15:23.730+03:00").unwrap();
+        assert_eq!(checkout_request_id(at, "254722724071"), "ws_CO_04072024151523730722724071");
+        let receipt = mpesa_receipt();
+        assert_eq!(receipt.len(), 10);
+        assert!(receipt[..3].bytes().all(|byte| byte.is_ascii_uppercase()), "{receipt}");
+        assert_eq!(conversation_id().len(), "AG_20191219_00005797af5d7d75f652".len());
+        assert!(daraja_request_id().ends_with("-1"));
     }
 
     #[test]

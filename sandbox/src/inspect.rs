@@ -10,7 +10,15 @@ use poem::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{airtel::UssdPush, app::App, mvola::MerchantPay, orange::WebPayment, provider::Provider};
+use crate::{
+    airtel::UssdPush,
+    app::App,
+    bank::BankTransfer,
+    mpesa::{B2cPayment, StkPush},
+    mvola::MerchantPay,
+    orange::WebPayment,
+    provider::Provider,
+};
 
 pub fn routes(route: Route) -> Route {
     route.at("/_sandbox/transactions", get(transactions)).at("/_sandbox/stats", get(stats))
@@ -29,6 +37,9 @@ fn transactions(Query(filter): Query<Filter>, Data(app): Data<&Arc<App>>) -> Jso
     summarize::<MerchantPay>(app, &filter, &mut found);
     summarize::<UssdPush>(app, &filter, &mut found);
     summarize::<WebPayment>(app, &filter, &mut found);
+    summarize::<StkPush>(app, &filter, &mut found);
+    summarize::<B2cPayment>(app, &filter, &mut found);
+    summarize::<BankTransfer>(app, &filter, &mut found);
     found.sort_by_key(|(recorded_at, _)| *recorded_at);
     Json(Value::Array(found.into_iter().map(|(_, summary)| summary).collect()))
 }
@@ -64,5 +75,8 @@ fn stats(Data(app): Data<&Arc<App>>) -> Json<Value> {
         MerchantPay::NAME: tokens.requests(MerchantPay::NAME),
         UssdPush::NAME: tokens.requests(UssdPush::NAME),
         WebPayment::NAME: tokens.requests(WebPayment::NAME),
+        // One Daraja token serves STK pushes and B2C payouts alike (see `mpesa`).
+        StkPush::NAME: tokens.requests(StkPush::NAME),
+        BankTransfer::NAME: tokens.requests(BankTransfer::NAME),
     }}))
 }

@@ -39,9 +39,10 @@ impl Phase {
 }
 
 pub struct Collection<D> {
-    /// The merchant's own reference, unique per provider.
+    /// The merchant's own reference, unique per provider, except that Daraja accepts an STK
+    /// push whose `AccountReference` an earlier push already carried.
     pub reference: String,
-    /// The provider's handle for later queries.
+    /// The provider's handle for later queries, always unique per provider.
     pub handle: String,
     pub msisdn: Option<String>,
     pub amount: String,

@@ -1,16 +1,19 @@
-//! The provider sandbox: simulators of MVola, Airtel Money and Orange Money WebPay that speak
-//! each provider's wire protocol (`providers.md` §1–3), all at the root of one port, so that an
-//! adapter's base URL is simply the sandbox's address. State lives in memory and is lost on
-//! restart. Test numbers choose each payment's fate (see `outcome`).
+//! The provider sandbox: simulators of MVola, Airtel Money, Orange Money WebPay, Safaricom
+//! M-Pesa Daraja and a Kenyan bank-transfer rail that speak each provider's wire protocol
+//! (`providers.md` §1–4 and 7), all at the root of one port, so that an adapter's base URL is
+//! simply the sandbox's address. State lives in memory and is lost on restart. Test numbers
+//! choose each payment's fate (see `outcome`).
 
 mod airtel;
 mod app;
+mod bank;
 mod callbacks;
 mod config;
 mod customer;
 mod ids;
 mod inspect;
 mod ledger;
+mod mpesa;
 mod mvola;
 mod orange;
 mod outcome;
@@ -36,7 +39,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let routes = Route::new().at("/healthz", get(healthz));
-    let routes = inspect::routes(orange::routes(airtel::routes(mvola::routes(routes))));
+    let routes = mvola::routes(airtel::routes(orange::routes(mpesa::routes(bank::routes(routes)))));
+    let routes = inspect::routes(routes);
     let app = routes.data(app::App::new(config)).with(poem::middleware::Tracing);
     tracing::info!(%addr, "sandbox listening");
     Server::new(TcpListener::bind(addr))

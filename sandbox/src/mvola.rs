@@ -201,7 +201,7 @@ async fn initiate_payment(req: &Request, body: Body, app: &Arc<App>) -> Result<R
         ));
         calls == 1
     };
-    customer::prompt::<MerchantPay>(app, &order.reference);
+    customer::prompt::<MerchantPay>(app, &handle);
     if first_call && outcome == Outcome::StallsFirstInitiate {
         tokio::time::sleep(app.config.stall).await;
     }

@@ -251,10 +251,10 @@ fn pay_page(Path(pay_token): Path<String>, Data(app): Data<&Arc<App>>) -> Respon
         if prompted {
             collection.phase = Phase::Confirmed;
         }
-        (page_for(collection), prompted.then(|| collection.reference.clone()))
+        (page_for(collection), prompted)
     };
-    if let Some(reference) = prompted {
-        customer::prompt::<WebPayment>(app, &reference);
+    if prompted {
+        customer::prompt::<WebPayment>(app, &pay_token);
     }
     page
 }

@@ -1,13 +1,15 @@
-//! Test numbers: the last two digits of the customer's MSISDN (MVola, Airtel) or of the amount
-//! (Orange WebPay, which never learns the customer's number) choose what happens, so that a
-//! test picks a scenario through the same fields a real payment carries.
+//! Test numbers: the last two digits of the customer's MSISDN (MVola, Airtel, M-Pesa), of the
+//! amount (Orange WebPay, which never learns the customer's number) or of the destination
+//! account (bank transfers) choose what happens, so that a test picks a scenario through the
+//! same fields a real payment carries.
 
 /// What a collection does, chosen by its test digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// `00` and anything unlisted: the customer confirms.
     Confirms,
-    /// `01`: declined for insufficient funds.
+    /// `01`: declined for insufficient funds. A bank transfer's counterpart is the destination
+    /// bank declining the account as closed.
     InsufficientFunds,
     /// `02`: the customer never answers; the provider expires the collection.
     NeverAnswers,
@@ -17,11 +19,38 @@ pub enum Outcome {
     StallsFirstInitiate,
     /// `05`: succeeds, but the provider sends no notification: only polling tells.
     SilentSuccess,
+    /// `06` or `07`, only where the provider tells refusals apart: declined for another reason
+    /// than funds.
+    Refused(Refusal),
+}
+
+/// Ways to decline besides insufficient funds. Only Daraja reports these under result codes of
+/// their own, so only the M-Pesa simulators read `06` and `07`; everywhere else they mean `00`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `06`: the other party will not take part: the customer cancels the STK prompt, or a B2C
+    /// recipient is not a registered M-Pesa customer.
+    Counterparty,
+    /// `07`: a secret does not match: the customer's PIN, or a B2C initiator's credential.
+    Credentials,
 }
 
 impl Outcome {
     pub fn for_msisdn(msisdn: &str) -> Self {
         Self::from_digits(last_two_digits(msisdn))
+    }
+
+    /// The shared table plus the refusals `06` and `07`, for providers that tell them apart.
+    pub fn with_refusals_for_msisdn(msisdn: &str) -> Self {
+        match last_two_digits(msisdn) {
+            Some(6) => Self::Refused(Refusal::Counterparty),
+            Some(7) => Self::Refused(Refusal::Credentials),
+            digits => Self::from_digits(digits),
+        }
+    }
+
+    pub fn for_account_number(account_number: &str) -> Self {
+        Self::from_digits(last_two_digits(account_number))
     }
 
     pub fn for_amount(amount: u64) -> Self {
@@ -42,7 +71,7 @@ impl Outcome {
     /// What the customer finally does once prompted.
     pub fn answer(self) -> Answer {
         match self {
-            Self::InsufficientFunds => Answer::Declines,
+            Self::InsufficientFunds | Self::Refused(_) => Answer::Declines,
             Self::NeverAnswers => Answer::Ignores,
             Self::Confirms | Self::FailsFirstInitiate | Self::StallsFirstInitiate | Self::SilentSuccess => {
                 Answer::Pays
@@ -99,6 +128,18 @@ mod tests {
         assert_eq!(Outcome::for_msisdn("331234505"), Outcome::SilentSuccess);
         assert_eq!(Outcome::for_msisdn("0341234599"), Outcome::Confirms);
         assert_eq!(Outcome::for_msisdn("7"), Outcome::Confirms);
+    }
+
+    #[test]
+    fn only_providers_that_tell_refusals_apart_see_them() {
+        assert_eq!(Outcome::for_msisdn("254708374106"), Outcome::Confirms);
+        assert_eq!(
+            Outcome::with_refusals_for_msisdn("254708374106"),
+            Outcome::Refused(Refusal::Counterparty)
+        );
+        assert_eq!(Outcome::with_refusals_for_msisdn("254708374107"), Outcome::Refused(Refusal::Credentials));
+        assert_eq!(Outcome::with_refusals_for_msisdn("254708374101"), Outcome::InsufficientFunds);
+        assert_eq!(Outcome::for_account_number("0123456706"), Outcome::Confirms);
     }
 
     #[test]

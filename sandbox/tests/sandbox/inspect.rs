@@ -29,7 +29,10 @@ async fn stats_count_token_requests_per_provider() {
         .unwrap();
     let stats: Value =
         sandbox.http.get(sandbox.url("/_sandbox/stats")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(stats, json!({ "tokenRequests": { "mvola": 2, "airtel": 0, "orange": 1 } }));
+    assert_eq!(
+        stats,
+        json!({ "tokenRequests": { "mvola": 2, "airtel": 0, "orange": 1, "mpesa": 0, "bank": 0 } })
+    );
 }
 
 #[tokio::test]

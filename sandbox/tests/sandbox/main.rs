@@ -2,7 +2,9 @@
 //! adapter would, with a small listener standing in for the merchant's callback endpoint.
 
 mod airtel;
+mod bank;
 mod common;
 mod inspect;
+mod mpesa;
 mod mvola;
 mod orange;
