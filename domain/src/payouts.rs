@@ -156,40 +156,31 @@ pub async fn complete(
         return Ok(None);
     };
     let held = held_code();
-    let reference = format!("payout:{}:settle", done.id);
-    let from = AccountSpec::system(&held, CURRENCY);
-    match done.kind {
+    let recipient = match done.kind {
         PayoutKind::Sellapay => {
-            let recipient = done.recipient_id.clone().ok_or(DomainError::NotFound("recipient account"))?;
-            let code = ledger::merchant_code(&recipient, CURRENCY);
-            let to = AccountSpec::merchant(&code, &recipient, CURRENCY);
-            ledger::transfer(
-                txn,
-                "payout.settled",
-                &reference,
-                done.narrative.as_deref(),
-                from,
-                to,
-                done.amount_minor,
-            )
-            .await?;
+            Some(done.recipient_id.clone().ok_or(DomainError::NotFound("recipient account"))?)
         }
-        PayoutKind::Mobile | PayoutKind::Bank => {
-            let rail = if done.kind == PayoutKind::Mobile { "mpesa" } else { "bank" };
-            let code = ledger::provider_code(rail, CURRENCY, "clearing");
-            let to = AccountSpec::system(&code, CURRENCY);
-            ledger::transfer(
-                txn,
-                "payout.settled",
-                &reference,
-                done.narrative.as_deref(),
-                from,
-                to,
-                done.amount_minor,
-            )
-            .await?;
-        }
-    }
+        PayoutKind::Mobile | PayoutKind::Bank => None,
+    };
+    let code = match (&recipient, done.kind) {
+        (Some(recipient), _) => ledger::merchant_code(recipient, CURRENCY),
+        (None, PayoutKind::Mobile) => ledger::provider_code("mpesa", CURRENCY, "clearing"),
+        (None, _) => ledger::provider_code("bank", CURRENCY, "clearing"),
+    };
+    let to = match &recipient {
+        Some(recipient) => AccountSpec::merchant(&code, recipient, CURRENCY),
+        None => AccountSpec::system(&code, CURRENCY),
+    };
+    ledger::transfer(
+        txn,
+        "payout.settled",
+        &format!("payout:{}:settle", done.id),
+        done.narrative.as_deref(),
+        AccountSpec::system(&held, CURRENCY),
+        to,
+        done.amount_minor,
+    )
+    .await?;
     record(txn, &done, "payout.completed").await?;
     Ok(Some(done))
 }
