@@ -6,10 +6,13 @@
 
 mod sender;
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use futures::future::join_all;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ultra_domain::{
@@ -69,8 +72,17 @@ impl Job for DrainEndpoint {
                 break;
             }
             let secret = endpoints::secret(&ctx.env.sealer, &endpoint)?;
-            let sent =
-                join_all(batch.iter().map(|delivery| attempt(&ctx, &endpoint, &secret, delivery, &settings)));
+            let ids: Vec<&str> = batch.iter().map(|delivery| delivery.event_id.as_str()).collect();
+            let events: HashMap<String, events::Model> = events::Entity::find()
+                .filter(events::Column::Id.is_in(ids))
+                .all(&ctx.db)
+                .await?
+                .into_iter()
+                .map(|event| (event.id.clone(), event))
+                .collect();
+            let sent = join_all(batch.iter().map(|delivery| {
+                attempt(&ctx, &endpoint, &secret, delivery, events.get(&delivery.event_id), &settings)
+            }));
             for outcome in sent.await {
                 outcome?;
             }
@@ -86,12 +98,13 @@ async fn attempt(
     endpoint: &webhook_endpoints::Model,
     secret: &str,
     delivery: &webhook_deliveries::Model,
+    event: Option<&events::Model>,
     settings: &WebhookSettings,
 ) -> Result<(), JobError> {
-    let event = events::Entity::find_by_id(&delivery.event_id).one(&ctx.db).await?.ok_or_else(|| {
+    let event = event.ok_or_else(|| {
         JobError::Permanent(format!("event {} of delivery {} is gone", delivery.event_id, delivery.id))
     })?;
-    let message = Signed { url: &endpoint.url, message_id: &event.id, secret, body: webhooks::body(&event) };
+    let message = Signed { url: &endpoint.url, message_id: &event.id, secret, body: webhooks::body(event) };
     let outcome = ctx.env.webhooks.send(message, settings.timeout(), settings.allow_private_urls).await;
     let label = if outcome.succeeded() { "succeeded" } else { "failed" };
     metrics::counter!("webhook_attempts_total", "outcome" => label).increment(1);
