@@ -203,6 +203,17 @@ fn sandbox_settings(provider: Provider, sandbox: &SandboxArgs) -> BTreeMap<Strin
             ("countrySegment", "mg".to_owned()),
             ("currency", "MGA".to_owned()),
         ],
+        Provider::Mpesa => vec![
+            ("consumerKey", client_id),
+            ("consumerSecret", secret),
+            ("shortcode", ultra_sandbox::MPESA_SHORTCODE.to_owned()),
+            ("passkey", ultra_sandbox::MPESA_PASSKEY.to_owned()),
+            ("b2cShortcode", "600000".to_owned()),
+            ("initiatorName", "testapi".to_owned()),
+            // The sandbox cannot decrypt an initiator credential, so any non-empty one does.
+            ("securityCredential", "sandbox-credential".to_owned()),
+        ],
+        Provider::Bank => vec![("clientId", client_id), ("clientSecret", secret)],
     };
     std::iter::once(("baseUrl".to_owned(), base_url))
         .chain(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)))

@@ -14,7 +14,10 @@ use crate::{
         rate_limit::{IpRule, RateLimit, TokenRule},
         request_context::RequestContext,
     },
-    sellapay::{AUTHORIZE_PATH, SellapayApi, payouts::SellapayPayoutsApi},
+    sellapay::{
+        AUTHORIZE_PATH, SellapayApi, payouts::SellapayPayoutsApi, stk::SellapayStkApi,
+        transactions::SellapayTransactionsApi,
+    },
     ultra::{
         admin_users::AdminUsersApi,
         api_keys::ApiKeysApi,
@@ -44,9 +47,11 @@ type Apis = (
     CallbacksApi,
     WebhooksApi,
     ApiKeysApi,
-    SellapayApi,
-    SellapayPayoutsApi,
+    SellapayApis,
 );
+
+/// The Sellapay surface's operations, one element of [`Apis`] (a tuple holds at most 16).
+type SellapayApis = (SellapayApi, SellapayStkApi, SellapayPayoutsApi, SellapayTransactionsApi);
 
 fn service(server_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
@@ -64,8 +69,7 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             CallbacksApi,
             WebhooksApi,
             ApiKeysApi,
-            SellapayApi,
-            SellapayPayoutsApi,
+            (SellapayApi, SellapayStkApi, SellapayPayoutsApi, SellapayTransactionsApi),
         ),
         "Ultra",
         env!("CARGO_PKG_VERSION"),

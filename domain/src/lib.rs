@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth_tokens;
 pub mod backoff;
+pub mod banks;
 pub mod db;
 pub mod error;
 pub mod events;
@@ -21,6 +22,7 @@ pub mod redis_conn;
 pub mod refunds;
 pub mod runtime_config;
 pub mod secrets;
+pub mod sellapay_transactions;
 pub mod users;
 pub mod webhooks;
 

@@ -1,4 +1,5 @@
-//! Customer phone numbers, checked against the provider's Malagasy prefixes.
+//! Customer phone numbers: Malagasy ones checked against the provider's prefixes, and Kenyan
+//! ones in the form Sellapay takes them.
 
 use crate::{DomainError, DomainResult, provider_configs::Provider};
 
@@ -15,6 +16,10 @@ pub fn normalize(provider: Provider, raw: &str) -> DomainResult<String> {
         Provider::Mvola => (&["034", "038"], "an MVola number (034 or 038)"),
         Provider::Airtel => (&["033"], "an Airtel Money number (033)"),
         Provider::Orange => (&["032", "037"], "an Orange Money number (032 or 037)"),
+        Provider::Mpesa => return kenyan("customerPhone", raw),
+        Provider::Bank => {
+            return Err(DomainError::validation("provider", "bank transfers have no customer phone"));
+        }
     };
     let valid = local.len() == 10
         && local.bytes().all(|b| b.is_ascii_digit())
@@ -29,6 +34,22 @@ pub fn normalize(provider: Provider, raw: &str) -> DomainResult<String> {
     }
 }
 
+/// A Safaricom number as Sellapay takes it: the nine local digits, starting with 7 or 1, with
+/// no country code; `254` is added here, giving the `2547…`/`2541…` form Daraja takes.
+pub fn kenyan(field: &str, raw: &str) -> DomainResult<String> {
+    let invalid = |reason: &str| Err(DomainError::validation(field, reason));
+    if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return invalid("Phone must contain digits only");
+    }
+    if raw.len() != 9 {
+        return invalid("Phone must be 9 digits, without the country code");
+    }
+    if !(raw.starts_with('7') || raw.starts_with('1')) {
+        return invalid("Phone must start with 7 or 1");
+    }
+    Ok(format!("254{raw}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +62,14 @@ mod tests {
         assert!(normalize(Provider::Airtel, "0340000000").is_err());
         assert!(normalize(Provider::Orange, "03212345").is_err());
         assert!(normalize(Provider::Orange, "032123456a").is_err());
+    }
+
+    #[test]
+    fn kenyan_numbers_follow_the_sellapay_rule() {
+        assert_eq!(kenyan("phone", "712345678").unwrap(), "254712345678");
+        assert_eq!(kenyan("phone", "112345678").unwrap(), "254112345678");
+        for bad in ["0712345678", "254712345678", "812345678", "71234567", "7123456789", "71234567a", ""] {
+            assert!(kenyan("phone", bad).is_err(), "{bad}");
+        }
     }
 }

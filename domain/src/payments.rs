@@ -1,17 +1,92 @@
 //! The payment state machine, and what each transition does to the ledger and the event log.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    sea_query::Expr,
+};
 use serde_json::{Value, json};
-use ultra_entity::payments::{self, PaymentStatus};
+use ultra_entity::{
+    payments::{self, PaymentStatus},
+    provider_configs::ProviderMode,
+};
 
 use crate::{
     DomainError, DomainResult,
     audit::{self, Actor, AuditEvent},
     events::{self, NewEvent},
+    ids,
     ledger::{self, AccountSpec},
     money::format_amount,
+    provider_configs::Provider,
 };
+
+/// A payment to collect, validated by the surface that takes it.
+pub struct NewPayment {
+    pub id: String,
+    pub merchant_id: String,
+    pub provider: Provider,
+    pub mode: ProviderMode,
+    pub amount_minor: i64,
+    pub currency: &'static str,
+    pub customer_phone: String,
+    pub description: Option<String>,
+    pub metadata: Option<Value>,
+    pub merchant_reference: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl NewPayment {
+    /// A fresh payment id, for callers that must name the payment before writing it.
+    pub fn new_id() -> String {
+        ids::new_id("pay")
+    }
+}
+
+/// Writes a pending payment; the caller enqueues the job that collects it in the same
+/// transaction.
+pub async fn insert_pending(txn: &DatabaseTransaction, new: NewPayment) -> DomainResult<payments::Model> {
+    let now = Utc::now();
+    let payment = payments::ActiveModel {
+        id: Set(new.id),
+        merchant_id: Set(new.merchant_id),
+        provider: Set(new.provider.name().to_owned()),
+        mode: Set(new.mode),
+        amount_minor: Set(new.amount_minor),
+        currency: Set(new.currency.to_owned()),
+        status: Set(PaymentStatus::Pending),
+        customer_phone: Set(new.customer_phone),
+        description: Set(new.description),
+        metadata: Set(new.metadata),
+        reference: Set(format!("ULT{}", ulid::Ulid::new())),
+        provider_transaction_id: Set(None),
+        failure_reason: Set(None),
+        refunded_minor: Set(0),
+        job_id: Set(None),
+        initiated_at: Set(None),
+        provider_handle: Set(None),
+        provider_data: Set(None),
+        checkout_url: Set(None),
+        merchant_reference: Set(new.merchant_reference),
+        expires_at: Set(new.expires_at),
+        completed_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    Ok(payment)
+}
+
+/// Links the payment to the job collecting it.
+pub async fn set_job(txn: &DatabaseTransaction, id: &str, job_id: &str) -> DomainResult<payments::Model> {
+    payments::Entity::update_many()
+        .col_expr(payments::Column::JobId, Expr::value(job_id))
+        .filter(payments::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    payments::Entity::find_by_id(id).one(txn).await?.ok_or(DomainError::NotFound("payment"))
+}
 
 /// The seed's statuses and the only moves between them: a pending payment ends completed,
 /// failed, cancelled or expired; a completed one can be refunded, through `refunding`.

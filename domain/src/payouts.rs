@@ -3,13 +3,15 @@
 //! money went, failure releases it back.
 
 use chrono::Utc;
-use rand::Rng;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    sea_query::{Expr, OnConflict},
+    sea_query::Expr,
 };
 use serde_json::{Value, json};
-use ultra_entity::payouts::{self, PayoutKind, PayoutStatus};
+use ultra_entity::{
+    payouts::{self, PayoutKind, PayoutStatus},
+    sellapay_transactions::TransactionKind,
+};
 
 use crate::{
     DomainError, DomainResult,
@@ -17,6 +19,7 @@ use crate::{
     ids,
     ledger::{self, AccountSpec},
     money::format_amount,
+    sellapay_transactions,
 };
 
 pub const CURRENCY: &str = "KES";
@@ -45,13 +48,9 @@ fn held_code() -> String {
     format!("payouts:{CURRENCY}:held")
 }
 
-/// A Sellapay transaction id: `TXN-<unix seconds>-<five digits>`.
-pub fn transaction_id() -> String {
-    format!("TXN-{}-{:05}", Utc::now().timestamp(), rand::rng().random_range(0..100_000))
-}
-
-/// Writes the payout and reserves its amount; fails with `InsufficientFunds` (and nothing
-/// written, once the caller rolls back) when the balance does not cover it.
+/// Writes the payout, gives it a Sellapay transaction id and reserves its amount; fails with
+/// `InsufficientFunds` (and nothing written, once the caller rolls back) when the balance does
+/// not cover it.
 pub async fn create(
     txn: &DatabaseTransaction,
     merchant_id: &str,
@@ -59,11 +58,12 @@ pub async fn create(
 ) -> DomainResult<payouts::Model> {
     let now = Utc::now();
     let id = ids::new_id("po");
+    let transaction_id = sellapay_transactions::open(txn, merchant_id, TransactionKind::Payout, &id).await?;
     let destination = new.destination;
-    let mut row = payouts::Model {
+    let row = payouts::Model {
         id: id.clone(),
         merchant_id: merchant_id.to_owned(),
-        transaction_id: String::new(),
+        transaction_id,
         kind: new.kind,
         status: PayoutStatus::Pending,
         amount_minor: new.amount_minor,
@@ -79,33 +79,25 @@ pub async fn create(
         provider_reference: None,
         failure_reason: None,
         job_id: None,
+        sent_at: None,
+        provider_handle: None,
         completed_at: None,
         created_at: now,
         updated_at: now,
     };
-    // Transaction ids are short; a clash with another in the same second draws again.
-    for _ in 0..5 {
-        row.transaction_id = transaction_id();
-        let inserted = payouts::Entity::insert(payouts::ActiveModel::from(row.clone()).reset_all())
-            .on_conflict(OnConflict::column(payouts::Column::TransactionId).do_nothing().to_owned())
-            .exec_without_returning(txn)
-            .await?;
-        if inserted == 1 {
-            let merchant = ledger::merchant_code(merchant_id, CURRENCY);
-            ledger::transfer(
-                txn,
-                "payout.reserved",
-                &format!("payout:{id}:reserve"),
-                row.narrative.as_deref(),
-                AccountSpec::merchant(&merchant, merchant_id, CURRENCY),
-                AccountSpec::system(&held_code(), CURRENCY),
-                row.amount_minor,
-            )
-            .await?;
-            return Ok(row);
-        }
-    }
-    Err(DomainError::Internal("no free transaction id".into()))
+    payouts::ActiveModel::from(row.clone()).reset_all().insert(txn).await?;
+    let merchant = ledger::merchant_code(merchant_id, CURRENCY);
+    ledger::transfer(
+        txn,
+        "payout.reserved",
+        &format!("payout:{id}:reserve"),
+        row.narrative.as_deref(),
+        AccountSpec::merchant(&merchant, merchant_id, CURRENCY),
+        AccountSpec::system(&held_code(), CURRENCY),
+        row.amount_minor,
+    )
+    .await?;
+    Ok(row)
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: &str) -> DomainResult<payouts::Model> {
@@ -119,6 +111,39 @@ pub async fn set_job(db: &impl ConnectionTrait, id: &str, job_id: &str) -> Domai
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Records that the payout is about to go to its rail, before the call: a retry after a lost
+/// answer must then assume the rail may have it.
+pub async fn mark_sent(db: &impl ConnectionTrait, id: &str) -> DomainResult<()> {
+    payouts::Entity::update_many()
+        .col_expr(payouts::Column::SentAt, Expr::value(Utc::now()))
+        .filter(payouts::Column::Id.eq(id))
+        .filter(payouts::Column::SentAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The rail has accepted the payout and is moving the money; `handle` is its id for it, when
+/// its answer gave one.
+pub async fn mark_processing(
+    txn: &DatabaseTransaction,
+    payout: &payouts::Model,
+    handle: Option<String>,
+) -> DomainResult<payouts::Model> {
+    let mut update = payouts::Entity::update_many()
+        .col_expr(payouts::Column::Status, Expr::value(PayoutStatus::Processing))
+        .col_expr(payouts::Column::UpdatedAt, Expr::value(Utc::now()));
+    if let Some(handle) = handle {
+        update = update.col_expr(payouts::Column::ProviderHandle, Expr::value(handle));
+    }
+    update
+        .filter(payouts::Column::Id.eq(&payout.id))
+        .filter(payouts::Column::Status.is_in([PayoutStatus::Pending, PayoutStatus::Processing]))
+        .exec(txn)
+        .await?;
+    find(txn, &payout.id).await
 }
 
 /// Moves an open payout to `to`; `None` if another run already finished it.

@@ -25,6 +25,10 @@ pub enum Provider {
     Mvola,
     Airtel,
     Orange,
+    /// Safaricom M-Pesa Daraja: STK push collections and B2C payouts, in Kenya.
+    Mpesa,
+    /// The Kenyan bank-transfer rail that bank payouts go through.
+    Bank,
 }
 
 /// The settings a provider takes; `required_live` must all be present before it can go live.
@@ -35,13 +39,15 @@ pub struct Spec {
 }
 
 impl Provider {
-    pub const ALL: [Self; 3] = [Self::Mvola, Self::Airtel, Self::Orange];
+    pub const ALL: [Self; 5] = [Self::Mvola, Self::Airtel, Self::Orange, Self::Mpesa, Self::Bank];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Mvola => "mvola",
             Self::Airtel => "airtel",
             Self::Orange => "orange",
+            Self::Mpesa => "mpesa",
+            Self::Bank => "bank",
         }
     }
 
@@ -51,7 +57,9 @@ impl Provider {
 
     /// Per the providers' own credential models: MVola's consumer key pair and merchant
     /// MSISDN, Airtel's OAuth client and country/currency headers, Orange WebPay's OAuth client
-    /// and merchant key with its country path segment.
+    /// and merchant key with its country path segment, Daraja's app credentials with the
+    /// Lipa-na-M-Pesa shortcode and passkey (and, for B2C, the initiator and its encrypted
+    /// credential), and the bank rail's OAuth client.
     pub fn spec(self) -> Spec {
         match self {
             Self::Mvola => Spec {
@@ -75,6 +83,24 @@ impl Provider {
                     "countrySegment",
                     "currency",
                 ],
+            },
+            Self::Mpesa => Spec {
+                settings: &[
+                    "baseUrl",
+                    "consumerKey",
+                    "shortcode",
+                    "transactionType",
+                    "partyB",
+                    "b2cShortcode",
+                    "initiatorName",
+                ],
+                secrets: &["consumerSecret", "passkey", "securityCredential"],
+                required_live: &["baseUrl", "consumerKey", "consumerSecret", "shortcode", "passkey"],
+            },
+            Self::Bank => Spec {
+                settings: &["baseUrl", "clientId"],
+                secrets: &["clientSecret"],
+                required_live: &["baseUrl", "clientId", "clientSecret"],
             },
         }
     }
@@ -110,6 +136,14 @@ fn check_value(field: &str, value: &str) -> DomainResult<()> {
         }
         "country" if !(value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase())) => {
             invalid("must be an ISO 3166 alpha-2 code such as MG")
+        }
+        "shortcode" | "b2cShortcode" | "partyB"
+            if !((5..=7).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            invalid("must be an M-Pesa shortcode of 5 to 7 digits such as 174379")
+        }
+        "transactionType" if !["CustomerPayBillOnline", "CustomerBuyGoodsOnline"].contains(&value) => {
+            invalid("must be CustomerPayBillOnline or CustomerBuyGoodsOnline")
         }
         "currency" if !(value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase())) => {
             invalid("must be an ISO 4217 code such as MGA")

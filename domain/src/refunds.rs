@@ -64,6 +64,18 @@ pub fn capability(provider: Provider, mode: ProviderMode) -> Capability {
             partial: false,
             note: "Orange Money WebPay has no refund API: refund the customer from the Orange Money merchant portal.",
         },
+        (ProviderMode::Live, Provider::Mpesa) => Capability {
+            supported: false,
+            mode: "manual",
+            partial: false,
+            note: "M-Pesa reversals are made from the M-PESA organisation portal, or paid back with sendFundsToMobile.",
+        },
+        (ProviderMode::Live, Provider::Bank) => Capability {
+            supported: false,
+            mode: "manual",
+            partial: false,
+            note: "The bank rail only pays out; it takes no payments to refund.",
+        },
     }
 }
 

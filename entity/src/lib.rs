@@ -17,6 +17,7 @@ pub mod provider_configs;
 pub mod refunds;
 pub mod runtime_config;
 pub mod sellapay_accounts;
+pub mod sellapay_transactions;
 pub mod tokens;
 pub mod users;
 pub mod webhook_attempts;

@@ -57,6 +57,9 @@ pub struct Model {
     pub provider_data: Option<Json>,
     /// Where the customer pays, for redirect flows such as Orange WebPay.
     pub checkout_url: Option<String>,
+    /// The merchant's own reference (a Sellapay client's `reference`), shown to the customer
+    /// where the provider can (M-Pesa's `AccountReference`).
+    pub merchant_reference: Option<String>,
     pub expires_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

@@ -65,6 +65,11 @@ pub struct Model {
     pub provider_reference: Option<String>,
     pub failure_reason: Option<String>,
     pub job_id: Option<String>,
+    /// Set before the first call to the rail: from then on a retry must not assume the rail
+    /// never saw the payout.
+    pub sent_at: Option<DateTimeUtc>,
+    /// The rail's id for the payout (M-Pesa's `ConversationID`, the bank rail's transfer id).
+    pub provider_handle: Option<String>,
     pub completed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -10,6 +10,7 @@ mod m20261122_000005_collections_and_refunds;
 mod m20261122_000006_webhooks;
 mod m20261122_000007_api_keys;
 mod m20261122_000008_payouts;
+mod m20261129_000009_sellapay_rails;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_webhooks::Migration),
             Box::new(m20261122_000007_api_keys::Migration),
             Box::new(m20261122_000008_payouts::Migration),
+            Box::new(m20261129_000009_sellapay_rails::Migration),
         ]
     }
 }

@@ -14,8 +14,11 @@ pub struct Collection<'a> {
     pub order_id: &'a str,
     pub amount_minor: i64,
     pub currency: &'a str,
-    /// The customer's local ten-digit number (`0341234567`).
+    /// The customer's number as the provider takes it: local ten digits in Madagascar
+    /// (`0341234567`), international without `+` in Kenya (`254712345678`).
     pub msisdn: &'a str,
+    /// The merchant's own reference, for providers that show one to the customer.
+    pub merchant_reference: Option<&'a str>,
     pub description: Option<&'a str>,
     /// Where the provider should send its notification, for providers that take it per request.
     pub callback_url: Option<&'a str>,

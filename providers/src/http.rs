@@ -68,9 +68,27 @@ impl Client {
         C: Fn(String) -> CF,
         CF: Future<Output = Result<Answer, ProviderError>>,
     {
+        self.authorized_unless(cache_key, fetch, call, |answer| answer.status == StatusCode::UNAUTHORIZED)
+            .await
+    }
+
+    /// [`Client::authorized`] for providers that say "stale token" otherwise than by a 401.
+    pub async fn authorized_unless<T, TF, C, CF>(
+        &self,
+        cache_key: &str,
+        fetch: T,
+        call: C,
+        stale: impl Fn(&Answer) -> bool,
+    ) -> Result<Answer, ProviderError>
+    where
+        T: Fn() -> TF,
+        TF: Future<Output = Result<(String, Duration), ProviderError>>,
+        C: Fn(String) -> CF,
+        CF: Future<Output = Result<Answer, ProviderError>>,
+    {
         let token = self.tokens.get(cache_key, &fetch).await?;
         let answer = call(token).await?;
-        if answer.status != StatusCode::UNAUTHORIZED {
+        if !stale(&answer) {
             return Ok(answer);
         }
         self.tokens.forget(cache_key).await;

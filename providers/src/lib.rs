@@ -1,5 +1,6 @@
 //! One HTTP adapter per payment provider, behind one trait per capability: [`Collect`] takes
-//! money from a customer, [`Refund`] gives it back. Only workers call these; the API never does.
+//! money from a customer, [`Refund`] gives it back, [`Payout`] sends a merchant's money out.
+//! Only workers call these; the API never does.
 //!
 //! An adapter is built per call from the provider configuration that applies (the merchant's
 //! own, else the global one) with [`Providers::adapter`]; what outlives a call (the HTTP client
@@ -7,11 +8,14 @@
 //! decides outcomes in-process, without HTTP.
 
 mod airtel;
+mod bank;
 mod collection;
 mod error;
 mod http;
+mod mpesa;
 mod mvola;
 mod orange;
+mod payout;
 mod refund;
 mod settings;
 mod simulation;
@@ -20,10 +24,13 @@ mod tokens;
 use std::{sync::Arc, time::Duration};
 
 pub use airtel::Airtel;
+pub use bank::Bank;
 pub use collection::{Collect, Collection, CollectionState, Initiated, StatusQuery};
 pub use error::ProviderError;
+pub use mpesa::Mpesa;
 pub use mvola::Mvola;
 pub use orange::Orange;
+pub use payout::{Payout, PayoutOrder, PayoutState};
 pub use refund::{Refund, RefundRequest, RefundState};
 pub use settings::Settings;
 pub use simulation::Simulation;
@@ -57,6 +64,8 @@ impl Providers {
             "mvola" => Adapter::Mvola(Mvola::new(client, &settings)?),
             "airtel" => Adapter::Airtel(Airtel::new(client, &settings)?),
             "orange" => Adapter::Orange(Orange::new(client, &settings)?),
+            "mpesa" => Adapter::Mpesa(Mpesa::new(client, &settings)?),
+            "bank" => Adapter::Bank(Bank::new(client, &settings)?),
             other => return Err(ProviderError::Configuration(format!("unknown provider {other}"))),
         })
     }
@@ -68,6 +77,8 @@ pub enum Adapter {
     Mvola(Mvola),
     Airtel(Airtel),
     Orange(Orange),
+    Mpesa(Mpesa),
+    Bank(Bank),
 }
 
 impl Adapter {
@@ -77,6 +88,8 @@ impl Adapter {
             Self::Mvola(a) => a.initiate(collection).await,
             Self::Airtel(a) => a.initiate(collection).await,
             Self::Orange(a) => a.initiate(collection).await,
+            Self::Mpesa(a) => a.initiate(collection).await,
+            Self::Bank(_) => Err(self.cannot("take payments")),
         }
     }
 
@@ -86,16 +99,24 @@ impl Adapter {
             Self::Mvola(a) => a.status(query).await,
             Self::Airtel(a) => a.status(query).await,
             Self::Orange(a) => a.status(query).await,
+            Self::Mpesa(a) => a.status(query).await,
+            Self::Bank(_) => Err(self.cannot("take payments")),
         }
     }
 
     /// What became of an initiation whose answer was lost, for providers that can be asked by
     /// our reference (Airtel); `None` when the provider has nothing, or can only be asked by
-    /// initiating again.
+    /// initiating again. M-Pesa can be neither asked nor safely asked again (a second STK push
+    /// is a second charge), so its answer is `Duplicate`: the earlier push's callback decides.
     pub async fn find_earlier(
         &self,
         collection: &Collection<'_>,
     ) -> Result<Option<Initiated>, ProviderError> {
+        if let Self::Mpesa(_) = self {
+            return Err(ProviderError::Duplicate(
+                "an earlier STK push may have reached the customer; its callback will name it".to_owned(),
+            ));
+        }
         let Self::Airtel(airtel) = self else { return Ok(None) };
         let query = StatusQuery {
             handle: collection.reference,
@@ -117,7 +138,7 @@ impl Adapter {
     }
 
     /// Confirms a transaction only a callback named, for providers whose handle comes back
-    /// only in the initiation's answer (MVola) when that answer was lost.
+    /// only in the initiation's answer (MVola, M-Pesa) when that answer was lost.
     pub async fn confirm_hint(
         &self,
         handle: &str,
@@ -125,6 +146,7 @@ impl Adapter {
     ) -> Result<CollectionState, ProviderError> {
         match self {
             Self::Mvola(mvola) => mvola.confirm_hint(handle, query).await,
+            Self::Mpesa(mpesa) => mpesa.confirm_hint(handle).await,
             _ => Err(ProviderError::Unsupported(
                 "this provider's callbacks carry no handle to adopt".to_owned(),
             )),
@@ -146,13 +168,41 @@ impl Adapter {
         }
     }
 
+    /// Sends a payout through the rail; `Unsupported` for providers that only collect.
+    pub async fn send_payout(&self, order: &PayoutOrder<'_>) -> Result<PayoutState, ProviderError> {
+        match self {
+            Self::Simulation(a) => a.send(order).await,
+            Self::Mpesa(a) => a.send(order).await,
+            Self::Bank(a) => a.send(order).await,
+            _ => Err(self.cannot("send payouts")),
+        }
+    }
+
+    pub async fn payout_status(&self, order: &PayoutOrder<'_>) -> Result<PayoutState, ProviderError> {
+        match self {
+            Self::Simulation(a) => a.payout_status(order).await,
+            Self::Mpesa(a) => a.payout_status(order).await,
+            Self::Bank(a) => a.payout_status(order).await,
+            _ => Err(self.cannot("send payouts")),
+        }
+    }
+
     fn no_refunds(&self) -> ProviderError {
-        let name = match self {
+        ProviderError::Unsupported(format!("{} has no refund API", self.name()))
+    }
+
+    fn cannot(&self, what: &str) -> ProviderError {
+        ProviderError::Unsupported(format!("{} does not {what}", self.name()))
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
             Self::Simulation(_) => "simulation",
             Self::Mvola(_) => "mvola",
             Self::Airtel(_) => "airtel",
             Self::Orange(_) => "orange",
-        };
-        ProviderError::Unsupported(format!("{name} has no refund API"))
+            Self::Mpesa(_) => "mpesa",
+            Self::Bank(_) => "bank",
+        }
     }
 }

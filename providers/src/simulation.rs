@@ -3,11 +3,15 @@
 
 use serde_json::json;
 
-use crate::{Collect, Collection, CollectionState, Initiated, ProviderError, StatusQuery};
+use crate::{
+    Collect, Collection, CollectionState, Initiated, Payout, PayoutOrder, PayoutState, ProviderError,
+    StatusQuery,
+};
 
 /// Decides by the customer number's last two digits, as the sandbox does: `01` declined for
 /// insufficient funds, `02` never confirmed, `03` a provider error on the first attempt, `04` a
-/// timeout on the first attempt; anything else succeeds.
+/// timeout on the first attempt; anything else succeeds. Payouts go by the recipient's number
+/// or account: `01` fails, `02` is never settled.
 pub struct Simulation;
 
 fn outcome(msisdn: &str, reference: &str) -> CollectionState {
@@ -38,5 +42,20 @@ impl Collect for Simulation {
 
     async fn status(&self, query: &StatusQuery<'_>) -> Result<CollectionState, ProviderError> {
         Ok(outcome(query.msisdn, query.reference))
+    }
+}
+
+impl Payout for Simulation {
+    async fn send(&self, order: &PayoutOrder<'_>) -> Result<PayoutState, ProviderError> {
+        self.payout_status(order).await
+    }
+
+    async fn payout_status(&self, order: &PayoutOrder<'_>) -> Result<PayoutState, ProviderError> {
+        let recipient = order.msisdn.or(order.account_number).unwrap_or_default();
+        Ok(match test_digits(recipient) {
+            "01" => PayoutState::Failed { reason: "the recipient cannot be paid".to_owned() },
+            "02" => PayoutState::Processing { handle: None },
+            _ => PayoutState::Completed { receipt: Some(format!("SIM-{}", order.reference)) },
+        })
     }
 }

@@ -26,7 +26,10 @@ use std::{future::Future, time::Duration};
 use poem::{EndpointExt, Route, Server, get, handler, listener::TcpListener, web::Json};
 use serde_json::{Value, json};
 
-pub use crate::config::SandboxConfig;
+pub use crate::{
+    config::SandboxConfig,
+    mpesa::{PASSKEY as MPESA_PASSKEY, SHORTCODE as MPESA_SHORTCODE},
+};
 
 #[handler]
 fn healthz() -> Json<Value> {

@@ -11,7 +11,10 @@ use chrono::{DateTime, FixedOffset, Utc};
 use poem::{Body, Request, Route, get, handler, http::StatusCode, post, web::Data};
 use serde_json::{Value, json};
 
-pub use self::{b2c::B2cPayment, stk::StkPush};
+pub use self::{
+    b2c::B2cPayment,
+    stk::{PASSKEY, SHORTCODE, StkPush},
+};
 use crate::{
     app::App,
     ids,

@@ -4,86 +4,15 @@
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use ultra_domain::{
-    ledger::{self, AccountSpec},
-    runtime_config::RuntimeConfig,
+use ultra_domain::runtime_config::RuntimeConfig;
+use ultra_tests::{
+    MERCHANT_EMAIL, MERCHANT_PASSWORD, TestApp, redis_url,
+    sellapay::{access_token, authorize, balance_kes, create_key, credit, get_balance, post},
+    start_worker,
 };
-use ultra_tests::{MERCHANT_EMAIL, MERCHANT_PASSWORD, TestApp, redis_url, start_worker};
 
 const TOKEN_REJECTED: &str =
     r#"{"error":"Invalid or expired access token","message":"Please re-authorize to get a new token"}"#;
-
-struct Keys {
-    id: String,
-    key: String,
-    secret: String,
-    account: String,
-}
-
-async fn create_key(app: &TestApp, token: &str, name: &str) -> Keys {
-    let response = app
-        .client
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(token)
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
-    let data = &body["data"];
-    let text = |field: &str| data[field].as_str().unwrap_or_else(|| panic!("no {field}: {body}")).to_owned();
-    Keys { id: text("id"), key: text("key"), secret: text("secret"), account: text("account") }
-}
-
-/// `curl -X POST -H "X-API-KEY: …" -H "X-API-SECRET: …" …/authorize`, as the seed writes it:
-/// no body and no content type.
-async fn authorize(app: &TestApp, key: Option<&str>, secret: Option<&str>) -> Response {
-    let mut request = app.client.post(app.url("/sellapay/api/v1/authorize"));
-    if let Some(key) = key {
-        request = request.header("X-API-KEY", key);
-    }
-    if let Some(secret) = secret {
-        request = request.header("X-API-SECRET", secret);
-    }
-    request.send().await.unwrap()
-}
-
-async fn access_token(app: &TestApp, keys: &Keys) -> String {
-    let response = authorize(app, Some(&keys.key), Some(&keys.secret)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn get_balance(app: &TestApp, token: &str) -> Response {
-    app.client.get(app.url("/sellapay/api/v1/getBalance")).bearer_auth(token).send().await.unwrap()
-}
-
-/// Credits a merchant's KES balance as an M-Pesa collection would.
-async fn credit(app: &TestApp, email: &str, minor: i64) {
-    let db = app.db.connect().await;
-    let merchant_id = ultra_domain::users::find_by_email(&db, email).await.unwrap().unwrap().id;
-    let txn = ultra_domain::db::begin_write(&db).await.unwrap();
-    let code = ledger::merchant_code(&merchant_id, "KES");
-    let clearing = ledger::provider_code("mpesa", "KES", "clearing");
-    ledger::transfer(
-        &txn,
-        "payment.collected",
-        &format!("test:credit:{}", ulid::Ulid::new()),
-        None,
-        AccountSpec::system(&clearing, "KES"),
-        AccountSpec::merchant(&code, &merchant_id, "KES"),
-        minor,
-    )
-    .await
-    .unwrap();
-    txn.commit().await.unwrap();
-}
-
-async fn balance_kes(app: &TestApp, token: &str) -> f64 {
-    body_of(get_balance(app, token).await).await["balance"]["KES"].as_f64().unwrap()
-}
 
 async fn body_of(response: Response) -> Value {
     response.json().await.unwrap()
@@ -341,23 +270,12 @@ async fn concurrent_transfers_never_overdraw_and_the_ledger_balances() {
         (json!({ "account": payee_keys.account, "amount": "ten" }), "amount"),
         (json!({ "account": sender_keys.account, "amount": 1 }), "account"),
     ] {
-        let response = send_raw(&app, &token, &body).await;
+        let response = post(&app, &token, "sendFundsToSellapay", &body).await;
         assert_eq!(response.0, StatusCode::BAD_REQUEST, "{body}: {}", response.1);
         assert_eq!(response.1["error"], "Validation error");
         assert_eq!(response.1["details"]["field"], field, "{}", response.1);
     }
-    let unknown = send_raw(&app, &token, &json!({ "account": "nobody", "amount": 1 })).await;
+    let unknown =
+        post(&app, &token, "sendFundsToSellapay", &json!({ "account": "nobody", "amount": 1 })).await;
     assert_eq!(unknown.0, StatusCode::NOT_FOUND, "{}", unknown.1);
-}
-
-async fn send_raw(app: &TestApp, token: &str, body: &Value) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .post(app.url("/sellapay/api/v1/sendFundsToSellapay"))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.json().await.unwrap())
 }

@@ -2,7 +2,10 @@
 //! `{error, message, details}`, and the seed's exact bodies where it gives them.
 
 pub mod auth;
+pub mod fields;
 pub mod payouts;
+pub mod stk;
+pub mod transactions;
 
 use std::collections::BTreeMap;
 

@@ -1,25 +1,26 @@
-//! Payouts and the transactions a client polls: `sendFundsToSellapay`, `GET transactions`
-//! and `GET transactions/{transaction_id}`.
+//! Payouts: `sendFundsToMobile` (M-Pesa B2C), `sendFundsToSellapay` (between two balances)
+//! and `sendFundsToLocalBank` (the bank rail). Each reserves its amount at once, so concurrent
+//! requests can never overdraw the balance, and is carried out by a job.
 
 use std::time::Duration;
 
 use poem::{http::StatusCode, web::Data};
-use poem_openapi::{
-    Object, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use poem_openapi::{Object, OpenApi, payload::Json};
 use serde_json::{Value, json};
 use ultra_domain::{
-    DomainError, api_keys,
-    money::{major_number, parse_amount},
+    api_keys, banks,
+    money::major_number,
     payouts::{self, Destination, NewPayout},
+    provider_configs::Provider,
 };
-use ultra_entity::payouts::{self as payout_rows, PayoutKind};
+use ultra_entity::payouts::{self as payout_rows, PayoutKind, PayoutStatus};
 use ultra_jobs::{NewJob, enqueue, kinds::payouts::SendPayout};
 
-use super::{SellapayTags, auth::SellapayAuth};
+use super::{
+    SellapayTags,
+    auth::SellapayAuth,
+    fields::{amount_minor, invalid, optional_text, phone, require_rail, sellapay_error, whole_shillings},
+};
 use crate::{
     AppState,
     http::{
@@ -28,59 +29,33 @@ use crate::{
     },
 };
 
-const MAX_PAGE_SIZE: u64 = 100;
+/// PesaLink's ceiling for one transfer, in cents (KES 999,999).
+const BANK_TRANSFER_LIMIT: i64 = 99_999_900;
+/// PesaLink's usual settlement time, quoted to the client while a transfer is on its way.
+const BANK_ARRIVAL: &str = "2 hours";
+const REFERENCE_LIMIT: usize = 64;
+const NARRATIVE_LIMIT: usize = 255;
 
-/// The seed's validation error: `{error, message, details: {field, reason}}`.
-pub fn invalid(field: &str, message: &str, reason: &str) -> ApiError {
-    ApiError::with_body(
-        StatusCode::BAD_REQUEST,
-        "validation_error",
-        json!({ "error": "Validation error", "message": message, "details": { "field": field, "reason": reason } }),
-    )
+#[derive(Object)]
+pub struct SendToMobileRequest {
+    /// Recipient phone, local format: 9 digits starting with 7 or 1, no country code
+    pub phone: Value,
+    /// Amount to send in KES, whole shillings
+    pub amount: Value,
+    pub reference: Option<String>,
+    /// Visible to recipient
+    pub narrative: Option<String>,
 }
 
-/// Amounts arrive as JSON numbers (`100`, `100.0`) or decimal strings, and are read from
-/// their text into minor units.
-pub fn amount_minor(value: &Value) -> ApiResult<i64> {
-    let text = match value {
-        Value::Number(number) => number.to_string(),
-        Value::String(text) => text.clone(),
-        _ => return Err(invalid("amount", "Invalid amount", "Amount must be a number")),
-    };
-    parse_amount("amount", &text).map_err(|err| match err {
-        DomainError::Validation { message, .. } => {
-            invalid("amount", "Invalid amount", &format!("Amount {message}"))
-        }
-        other => other.into(),
-    })
-}
-
-/// What the ledger refusing an overdraft looks like on this surface.
-pub fn sellapay_error(err: DomainError) -> ApiError {
-    match err {
-        DomainError::InsufficientFunds { required, available } => ApiError::with_body(
-            StatusCode::PAYMENT_REQUIRED,
-            "insufficient_funds",
-            json!({
-                "error": "Insufficient balance",
-                "message": "Your account balance is too low",
-                "required": major_number(required),
-                "available": major_number(available),
-            }),
-        ),
-        other => other.into(),
-    }
-}
-
-fn optional_text(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
-    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-        Some(text) if text.chars().count() > max => Err(invalid(
-            field,
-            &format!("Invalid {field}"),
-            &format!("{field} must be at most {max} characters"),
-        )),
-        other => Ok(other),
-    }
+#[derive(Object)]
+pub struct SentToMobile {
+    pub message: String,
+    pub transaction_id: String,
+    pub phone: String,
+    pub amount: f64,
+    /// `completed`, or `pending` if M-Pesa had not reported within the wait
+    pub status: String,
+    pub timestamp: i64,
 }
 
 #[derive(Object)]
@@ -105,70 +80,74 @@ pub struct SentToSellapay {
 }
 
 #[derive(Object)]
-pub struct Transaction {
-    pub transaction_id: String,
-    /// `payout`
-    #[oai(rename = "type")]
-    pub kind: String,
-    /// `mobile`, `sellapay` or `bank`
-    pub channel: String,
-    pub amount: f64,
-    pub currency: String,
-    pub status: String,
-    pub reference: Option<String>,
-    pub narrative: Option<String>,
-    pub phone: Option<String>,
-    pub recipient_account: Option<String>,
+pub struct SendToBankRequest {
+    /// Kenya bank code (e.g. "001" for KCB)
     pub bank_code: Option<String>,
+    /// Recipient account number, 6 to 20 digits
     pub account_number: Option<String>,
-    pub failure_reason: Option<String>,
-    /// Unix seconds.
+    /// Amount to send (KES), at most 2 decimals
+    pub amount: Value,
+    /// Recipient name
+    pub account_name: Option<String>,
+    pub reference: Option<String>,
+}
+
+#[derive(Object)]
+pub struct SentToBank {
+    pub message: String,
+    pub transaction_id: String,
+    pub bank: String,
+    pub account_number: String,
+    pub amount: f64,
+    /// `pending` while the transfer is on its way, then `completed`
+    pub status: String,
     pub timestamp: i64,
-    pub completed_at: Option<i64>,
-}
-
-impl From<payout_rows::Model> for Transaction {
-    fn from(payout: payout_rows::Model) -> Self {
-        Self {
-            transaction_id: payout.transaction_id,
-            kind: "payout".to_owned(),
-            channel: json!(payout.kind).as_str().unwrap_or_default().to_owned(),
-            amount: major_number(payout.amount_minor),
-            currency: payout.currency,
-            status: json!(payout.status).as_str().unwrap_or_default().to_owned(),
-            reference: payout.reference,
-            narrative: payout.narrative,
-            phone: payout.phone,
-            recipient_account: payout.recipient_account,
-            bank_code: payout.bank_code,
-            account_number: payout.account_number,
-            failure_reason: payout.failure_reason,
-            timestamp: payout.created_at.timestamp(),
-            completed_at: payout.completed_at.map(|at| at.timestamp()),
-        }
-    }
-}
-
-#[derive(Object)]
-pub struct TransactionPage {
-    pub message: String,
-    pub transactions: Vec<Transaction>,
-    pub page: u64,
-    pub limit: u64,
-    pub total: u64,
-}
-
-#[derive(Object)]
-pub struct TransactionFound {
-    pub message: String,
-    #[oai(flatten)]
-    pub transaction: Transaction,
+    pub estimated_arrival: String,
 }
 
 pub struct SellapayPayoutsApi;
 
 #[OpenApi(prefix_path = "/sellapay/api/v1", tag = "SellapayTags::Sellapay")]
 impl SellapayPayoutsApi {
+    /// Send Funds to Mobile
+    ///
+    /// Transfer funds to a customer's M-Pesa wallet (B2C). The amount is reserved at once
+    /// (402 when the balance does not cover it); M-Pesa's result settles it, or returns it to
+    /// the balance when the payment fails (500 `Transfer failed` if that happens within the
+    /// wait).
+    #[oai(path = "/sendFundsToMobile", method = "post", operation_id = "sellapaySendFundsToMobile")]
+    async fn send_to_mobile(
+        &self,
+        state: Data<&AppState>,
+        auth: SellapayAuth,
+        body: JsonBody<SendToMobileRequest>,
+    ) -> ApiResult<Json<SentToMobile>> {
+        let merchant = auth.0;
+        let request = body.value;
+        let phone = phone(&request.phone)?;
+        let amount_minor = whole_shillings(&request.amount)?;
+        let reference = optional_text("reference", request.reference, REFERENCE_LIMIT)?;
+        let narrative = optional_text("narrative", request.narrative, NARRATIVE_LIMIT)?;
+        require_rail(&state, Provider::Mpesa, &merchant.id, "Payouts to mobile").await?;
+        let new = NewPayout {
+            kind: PayoutKind::Mobile,
+            amount_minor,
+            destination: Destination { phone: Some(phone), ..Destination::default() },
+            reference,
+            narrative,
+        };
+        let payout = send(&state, &merchant.id, new).await?;
+        refuse_if_failed(&payout, "Transfer failed")?;
+        Ok(Json(SentToMobile {
+            message: sent_message(&payout),
+            transaction_id: payout.transaction_id,
+            phone: payout.phone.unwrap_or_default(),
+            amount: major_number(payout.amount_minor),
+            status: status_word(payout.status).to_owned(),
+            timestamp: payout.created_at.timestamp(),
+        }))
+    }
+
     /// Send Funds to Sellapay Account
     ///
     /// Transfer funds to another Sellapay user. The amount is reserved at once (402 when the
@@ -187,8 +166,8 @@ impl SellapayPayoutsApi {
         if account.is_empty() {
             return Err(invalid("account", "Invalid account", "Account is required"));
         }
-        let reference = optional_text("reference", request.reference, 64)?;
-        let narrative = optional_text("narrative", request.narrative, 255)?;
+        let reference = optional_text("reference", request.reference, REFERENCE_LIMIT)?;
+        let narrative = optional_text("narrative", request.narrative, NARRATIVE_LIMIT)?;
         let recipient = api_keys::account_owner(&state.db, &account).await?.ok_or_else(|| {
             ApiError::with_body(
                 StatusCode::NOT_FOUND,
@@ -213,79 +192,128 @@ impl SellapayPayoutsApi {
         };
         let payout = send(&state, &merchant.id, new).await?;
         Ok(Json(SentToSellapay {
-            message: "Funds sent successfully".to_owned(),
+            message: sent_message(&payout),
             transaction_id: payout.transaction_id,
             recipient_account: payout.recipient_account.unwrap_or_default(),
             amount: major_number(payout.amount_minor),
-            status: json!(payout.status).as_str().unwrap_or_default().to_owned(),
+            status: status_word(payout.status).to_owned(),
             timestamp: payout.created_at.timestamp(),
         }))
     }
 
-    /// List transactions
+    /// Send Funds to Bank
     ///
-    /// The account's payouts, newest first. `?page` (from 1) and `?limit` (at most 100).
-    #[oai(path = "/transactions", method = "get", operation_id = "sellapayListTransactions")]
-    async fn list(
+    /// Transfer funds to a Kenyan bank account over PesaLink. The amount is reserved at once
+    /// (402 when short); the transfer is `pending` until the destination bank confirms, and a
+    /// refused transfer returns the funds to the balance.
+    #[oai(path = "/sendFundsToLocalBank", method = "post", operation_id = "sellapaySendFundsToLocalBank")]
+    async fn send_to_bank(
         &self,
         state: Data<&AppState>,
         auth: SellapayAuth,
-        page: Query<Option<u64>>,
-        limit: Query<Option<u64>>,
-    ) -> ApiResult<Json<TransactionPage>> {
-        let page = page.0.unwrap_or(1);
-        let limit = limit.0.unwrap_or(10);
-        if page == 0 || page > 100_000 {
-            return Err(invalid("page", "Invalid page", "Page must be between 1 and 100000"));
+        body: JsonBody<SendToBankRequest>,
+    ) -> ApiResult<Json<SentToBank>> {
+        let merchant = auth.0;
+        let request = body.value;
+        let bank_code = request.bank_code.map(|c| c.trim().to_owned()).unwrap_or_default();
+        let bank = match banks::name(&bank_code) {
+            Some(bank) => bank,
+            None if bank_code.is_empty() => {
+                return Err(invalid("bank_code", "Invalid bank details", "bank_code is required"));
+            }
+            None => {
+                let known: Vec<&str> = banks::KENYAN_BANKS.iter().map(|(code, _)| *code).collect();
+                return Err(invalid(
+                    "bank_code",
+                    "Invalid bank details",
+                    &format!("Unknown bank code '{bank_code}'; known codes are {}", known.join(", ")),
+                ));
+            }
+        };
+        let account_number = request.account_number.map(|n| n.trim().to_owned()).unwrap_or_default();
+        if !(6..=20).contains(&account_number.len()) || !account_number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(
+                "account_number",
+                "Invalid bank details",
+                "Account number must be 6 to 20 digits",
+            ));
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-            return Err(invalid("limit", "Invalid limit", "Limit must be between 1 and 100"));
+        let account_name = optional_text("account_name", request.account_name, 100)?
+            .ok_or_else(|| invalid("account_name", "Invalid bank details", "account_name is required"))?;
+        let amount_minor = amount_minor(&request.amount)?;
+        if amount_minor > BANK_TRANSFER_LIMIT {
+            return Err(invalid(
+                "amount",
+                "Invalid amount",
+                "Amount must be at most 999999.00 KES per transfer",
+            ));
         }
-        let select = payout_rows::Entity::find().filter(payout_rows::Column::MerchantId.eq(&auth.0.id));
-        let total = select.clone().count(&state.db).await?;
-        let rows = select
-            .order_by_desc(payout_rows::Column::Id)
-            .offset((page - 1) * limit)
-            .limit(limit)
-            .all(&state.db)
-            .await?;
-        Ok(Json(TransactionPage {
-            message: "Transactions retrieved".to_owned(),
-            transactions: rows.into_iter().map(Transaction::from).collect(),
-            page,
-            limit,
-            total,
+        let reference = optional_text("reference", request.reference, REFERENCE_LIMIT)?;
+        require_rail(&state, Provider::Bank, &merchant.id, "Bank transfers").await?;
+        let new = NewPayout {
+            kind: PayoutKind::Bank,
+            amount_minor,
+            destination: Destination {
+                bank_code: Some(bank_code),
+                account_number: Some(account_number),
+                account_name: Some(account_name),
+                ..Destination::default()
+            },
+            reference: reference.clone(),
+            narrative: reference,
+        };
+        let payout = send(&state, &merchant.id, new).await?;
+        refuse_if_failed(&payout, "Bank transfer failed")?;
+        let arrived = payout.status == PayoutStatus::Completed;
+        Ok(Json(SentToBank {
+            message: sent_message(&payout),
+            transaction_id: payout.transaction_id,
+            bank: bank.to_owned(),
+            account_number: payout.account_number.unwrap_or_default(),
+            amount: major_number(payout.amount_minor),
+            status: status_word(payout.status).to_owned(),
+            timestamp: payout.created_at.timestamp(),
+            estimated_arrival: if arrived { "arrived".to_owned() } else { BANK_ARRIVAL.to_owned() },
         }))
-    }
-
-    /// Get a transaction
-    ///
-    /// One transaction by its `transaction_id`, to poll a payout until it is final.
-    #[oai(path = "/transactions/:transaction_id", method = "get", operation_id = "sellapayGetTransaction")]
-    async fn get(
-        &self,
-        state: Data<&AppState>,
-        auth: SellapayAuth,
-        transaction_id: Path<String>,
-    ) -> ApiResult<Json<TransactionFound>> {
-        let payout = payout_rows::Entity::find()
-            .filter(payout_rows::Column::TransactionId.eq(&transaction_id.0))
-            .filter(payout_rows::Column::MerchantId.eq(&auth.0.id))
-            .one(&state.db)
-            .await?
-            .ok_or_else(|| {
-                ApiError::with_body(
-                    StatusCode::NOT_FOUND,
-                    "transaction_not_found",
-                    json!({ "error": "Not found", "message": "Transaction not found", "details": {} }),
-                )
-            })?;
-        Ok(Json(TransactionFound { message: "Transaction retrieved".to_owned(), transaction: payout.into() }))
     }
 }
 
+/// Sellapay's words for a payout's state: a payout the rail is still working on is `pending`.
+pub fn status_word(status: PayoutStatus) -> &'static str {
+    match status {
+        PayoutStatus::Pending | PayoutStatus::Processing => "pending",
+        PayoutStatus::Completed => "completed",
+        PayoutStatus::Failed => "failed",
+    }
+}
+
+fn sent_message(payout: &payout_rows::Model) -> String {
+    match payout.status {
+        PayoutStatus::Completed => "Funds sent successfully",
+        _ => "Funds transfer initiated",
+    }
+    .to_owned()
+}
+
+/// The seed's 500 for a transfer the rail refused within the wait; the funds are back in the
+/// balance by then, and the transaction stays visible as `failed`.
+fn refuse_if_failed(payout: &payout_rows::Model, title: &str) -> ApiResult<()> {
+    if payout.status != PayoutStatus::Failed {
+        return Ok(());
+    }
+    Err(ApiError::with_body(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "transfer_failed",
+        json!({
+            "error": title,
+            "message": payout.failure_reason.clone().unwrap_or_else(|| "The transfer was refused".to_owned()),
+            "details": { "transaction_id": payout.transaction_id, "status": "failed", "funds_returned": true },
+        }),
+    ))
+}
+
 /// Reserves the payout and enqueues its job in one transaction, then waits up to the
-/// configured time for it to finish.
+/// configured time for the payout to be final.
 async fn send(state: &AppState, merchant_id: &str, new: NewPayout) -> ApiResult<payout_rows::Model> {
     let txn = ultra_domain::db::begin_write(&state.db).await?;
     let payout = payouts::create(&txn, merchant_id, new).await.map_err(sellapay_error)?;
@@ -301,6 +329,17 @@ async fn send(state: &AppState, merchant_id: &str, new: NewPayout) -> ApiResult<
     txn.commit().await?;
     let job = enqueued.dispatch(&state.queue).await;
     let wait = Duration::from_secs(state.runtime.current().await?.sellapay.wait_seconds);
+    let deadline = tokio::time::Instant::now() + wait;
     ultra_jobs::wait::until_finished(&state.db, &state.pubsub, &state.queue, &job.id, wait).await?;
-    Ok(payouts::find(&state.db, &payout.id).await?)
+    // The job ends once the rail has the payout; its outcome may come a little later.
+    loop {
+        let payout = payouts::find(&state.db, &payout.id).await?;
+        if payout.status.is_final() || tokio::time::Instant::now() >= deadline {
+            return Ok(payout);
+        }
+        tokio::time::sleep(SETTLE_POLL.min(deadline - tokio::time::Instant::now())).await;
+    }
 }
+
+/// How often a waiting request looks at its payout once the job is done.
+const SETTLE_POLL: Duration = Duration::from_millis(100);

@@ -3,18 +3,28 @@
 //! payment changes only on what the provider answers to that. A forged callback costs one
 //! status query and changes nothing.
 //!
-//! MVola and Orange take a notification URL per request; it names the payment and carries a
-//! token only Ultra can make. Airtel's is set once on its portal and names our reference.
+//! MVola, Orange and M-Pesa take a notification URL per request; it names the payment (or
+//! payout) and carries a token only Ultra can make. Airtel's is set once on its portal and
+//! names our reference.
+//!
+//! M-Pesa B2C is the exception: Daraja offers no query for a payout's outcome, so its `Result`,
+//! posted to the payout's signed URL and naming the payout's ids, is what settles it.
 
 use chrono::Utc;
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
-use ultra_entity::payments::{self as payment_rows, PaymentStatus};
+use ultra_entity::{
+    payments::{self as payment_rows, PaymentStatus},
+    payouts as payout_rows,
+};
 use ultra_jobs::{
     NewJob, enqueue_now,
-    kinds::payments::{CheckPayment, Trigger},
+    kinds::{
+        payments::{CheckPayment, Trigger},
+        payouts::{B2cResult, CheckPayout, PayoutTrigger},
+    },
 };
 
 use super::ApiTags;
@@ -54,6 +64,52 @@ async fn addressed_payment(
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("callback"))
+}
+
+/// The payout a signed result URL names, if its token is ours.
+async fn addressed_payout(state: &AppState, payout_id: &str, token: &str) -> ApiResult<payout_rows::Model> {
+    if !state.sealer.verify_path_token("payout-result", payout_id, token) {
+        return Err(ApiError::not_found("callback"));
+    }
+    payout_rows::Entity::find_by_id(payout_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("callback"))
+}
+
+/// Enqueues a look at an open payout; `unique_key` makes repeats of one callback one job.
+async fn check_payout(
+    state: &AppState,
+    payout: &payout_rows::Model,
+    trigger: PayoutTrigger,
+    unique_key: String,
+) -> ApiResult<()> {
+    if payout.status.is_final() {
+        return Ok(());
+    }
+    let job = CheckPayout { payout_id: payout.id.clone(), trigger };
+    enqueue_now(
+        &state.db,
+        &state.queue,
+        NewJob::new(&job)
+            .owner(payout.merchant_id.clone())
+            .resource("payouts", payout.id.clone())
+            .unique_key(unique_key),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What Daraja expects back from a callback receiver.
+#[derive(Object)]
+#[oai(rename_all = "PascalCase")]
+pub struct DarajaAck {
+    pub result_code: i32,
+    pub result_desc: String,
+}
+
+fn daraja_ack() -> Json<DarajaAck> {
+    Json(DarajaAck { result_code: 0, result_desc: "Accepted".to_owned() })
 }
 
 /// Schedules a status query for a pending payment; `handle` is the provider's id the callback
@@ -143,5 +199,78 @@ impl CallbacksApi {
             return Ok(ack("ignored"));
         }
         check(&state, &payment, None).await
+    }
+
+    /// M-Pesa STK push callback
+    ///
+    /// Daraja posts `Body.stkCallback` to the `CallBackURL` given with the push; the STK query
+    /// it schedules decides.
+    #[oai(path = "/callbacks/mpesa/:payment_id/:token", method = "post", operation_id = "mpesaStkCallback")]
+    async fn mpesa(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "paymentId")] payment_id: Path<String>,
+        token: Path<String>,
+        body: Json<Value>,
+    ) -> ApiResult<Json<DarajaAck>> {
+        let payment = addressed_payment(&state, &payment_id.0, &token.0).await?;
+        check(&state, &payment, text(&body.0, "/Body/stkCallback/CheckoutRequestID")).await?;
+        Ok(daraja_ack())
+    }
+
+    /// M-Pesa B2C result
+    ///
+    /// Daraja posts a payout's `Result` (and a queue timeout's) to the URL given with the
+    /// payment request.
+    #[oai(path = "/callbacks/mpesa-b2c/:payout_id/:token", method = "post", operation_id = "mpesaB2cResult")]
+    async fn mpesa_b2c(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "payoutId")] payout_id: Path<String>,
+        token: Path<String>,
+        body: Json<Value>,
+    ) -> ApiResult<Json<DarajaAck>> {
+        let payout = addressed_payout(&state, &payout_id.0, &token.0).await?;
+        let result = &body.0["Result"];
+        let result_code = match &result["ResultCode"] {
+            Value::Number(code) => code.as_i64(),
+            Value::String(code) => code.trim().parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| ApiError::validation("Result.ResultCode", "is required"))?;
+        let originator_conversation_id = text(result, "/OriginatorConversationID")
+            .ok_or_else(|| ApiError::validation("Result.OriginatorConversationID", "is required"))?;
+        let outcome = B2cResult {
+            result_code,
+            description: text(result, "/ResultDesc").unwrap_or_default(),
+            originator_conversation_id,
+            conversation_id: text(result, "/ConversationID"),
+            transaction_id: text(result, "/TransactionID"),
+        };
+        let key = format!("payout:{}:result", payout.id);
+        check_payout(&state, &payout, PayoutTrigger::Result(outcome), key).await?;
+        Ok(daraja_ack())
+    }
+
+    /// Bank transfer callback
+    ///
+    /// The bank rail posts `{event, data}` once the destination bank has answered; unsigned,
+    /// so it only schedules a status query.
+    #[oai(path = "/callbacks/bank/:payout_id/:token", method = "post", operation_id = "bankTransferCallback")]
+    async fn bank(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "payoutId")] payout_id: Path<String>,
+        token: Path<String>,
+        _body: Json<Value>,
+    ) -> ApiResult<Reply<CallbackAck>> {
+        let payout = addressed_payout(&state, &payout_id.0, &token.0).await?;
+        if payout.status.is_final() {
+            return Ok(ack("ignored"));
+        }
+        let window = Utc::now().timestamp() / HINT_WINDOW_SECONDS;
+        let key = format!("payout:{}:callback:{window}", payout.id);
+        check_payout(&state, &payout, PayoutTrigger::Callback, key).await?;
+        Ok(ack("checking"))
     }
 }

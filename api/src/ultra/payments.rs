@@ -8,13 +8,13 @@ use poem_openapi::{
     Enum, Object, OpenApi,
     param::{Header, Path, Query},
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use ultra_domain::{
     audit::{self, AuditEvent},
-    ids,
     money::{format_amount, parse_amount},
     msisdn,
+    payments::NewPayment,
     provider_configs::{self, Provider},
 };
 use ultra_entity::{
@@ -22,8 +22,8 @@ use ultra_entity::{
     payments::{self as payment_rows, PaymentStatus},
 };
 use ultra_jobs::{
-    Enqueued, NewJob, enqueue, enqueue_now,
-    kinds::payments::{CheckPayment, CollectPayment, Trigger},
+    Enqueued, NewJob, enqueue_now,
+    kinds::payments::{CheckPayment, Trigger, open as open_payment},
 };
 
 use super::{
@@ -284,47 +284,20 @@ impl PaymentsApi {
             },
             move |txn| {
                 Box::pin(async move {
-                    let now = Utc::now();
-                    let id = ids::new_id("pay");
-                    let mut payment = payment_rows::ActiveModel {
-                        id: Set(id.clone()),
-                        merchant_id: Set(merchant.id.clone()),
-                        provider: Set(provider.name().to_owned()),
-                        mode: Set(provider_config.mode),
-                        amount_minor: Set(amount_minor),
-                        currency: Set("MGA".to_owned()),
-                        status: Set(PaymentStatus::Pending),
-                        customer_phone: Set(phone),
-                        description: Set(request.description),
-                        metadata: Set(metadata),
-                        reference: Set(format!("ULT{}", ulid::Ulid::new())),
-                        provider_transaction_id: Set(None),
-                        failure_reason: Set(None),
-                        refunded_minor: Set(0),
-                        job_id: Set(None),
-                        initiated_at: Set(None),
-                        provider_handle: Set(None),
-                        provider_data: Set(None),
-                        checkout_url: Set(None),
-                        expires_at: Set(now + expiry),
-                        completed_at: Set(None),
-                        created_at: Set(now),
-                        updated_at: Set(now),
-                    }
-                    .insert(txn)
-                    .await?;
-                    let job = CollectPayment { payment_id: id.clone() };
-                    let enqueued = enqueue(
-                        txn,
-                        NewJob::new(&job)
-                            .owner(merchant.id.clone())
-                            .resource("payments", id.clone())
-                            .unique_key(format!("payment:{id}:collect")),
-                    )
-                    .await?;
-                    let mut with_job: payment_rows::ActiveModel = payment.clone().into();
-                    with_job.job_id = Set(Some(enqueued.job.id.clone()));
-                    payment = with_job.update(txn).await?;
+                    let new = NewPayment {
+                        id: NewPayment::new_id(),
+                        merchant_id: merchant.id.clone(),
+                        provider,
+                        mode: provider_config.mode,
+                        amount_minor,
+                        currency: "MGA",
+                        customer_phone: phone,
+                        description: request.description,
+                        metadata,
+                        merchant_reference: None,
+                        expires_at: Utc::now() + expiry,
+                    };
+                    let (payment, enqueued) = open_payment(txn, new).await?;
                     audit::record(
                         txn,
                         &actor,

@@ -69,8 +69,11 @@ impl From<ProviderMode> for Mode {
 /// A provider's settings. Each provider takes its own: MVola `baseUrl`, `consumerKey`,
 /// `consumerSecret`, `merchantMsisdn`, `partnerName`; Airtel `baseUrl`, `clientId`,
 /// `clientSecret`, `country`, `currency`; Orange `baseUrl`, `clientId`, `clientSecret`,
-/// `merchantKey`, `countrySegment`, `currency`, `returnUrl`, `cancelUrl`. Secrets are stored
-/// encrypted and returned masked; sending a masked value back keeps the stored secret.
+/// `merchantKey`, `countrySegment`, `currency`, `returnUrl`, `cancelUrl`; M-Pesa `baseUrl`,
+/// `consumerKey`, `consumerSecret`, `shortcode`, `passkey`, `transactionType`, `partyB` and,
+/// for B2C payouts, `b2cShortcode`, `initiatorName`, `securityCredential`; the bank rail
+/// `baseUrl`, `clientId`, `clientSecret`. Secrets are stored encrypted and returned masked;
+/// sending a masked value back keeps the stored secret.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProviderConfigInput {
@@ -91,6 +94,20 @@ pub struct ProviderConfigInput {
     pub merchant_key: Option<String>,
     pub return_url: Option<String>,
     pub cancel_url: Option<String>,
+    /// M-Pesa: the Lipa-na-M-Pesa shortcode STK pushes pay into.
+    pub shortcode: Option<String>,
+    /// M-Pesa: the shortcode's passkey (secret).
+    pub passkey: Option<String>,
+    /// M-Pesa: `CustomerPayBillOnline` (default) or `CustomerBuyGoodsOnline`.
+    pub transaction_type: Option<String>,
+    /// M-Pesa: the till or paybill receiving STK payments, when not the shortcode itself.
+    pub party_b: Option<String>,
+    /// M-Pesa: the shortcode B2C payouts are paid from, when not the shortcode itself.
+    pub b2c_shortcode: Option<String>,
+    /// M-Pesa: the B2C initiator's user name.
+    pub initiator_name: Option<String>,
+    /// M-Pesa: the initiator's password encrypted with Safaricom's certificate (secret).
+    pub security_credential: Option<String>,
 }
 
 impl From<ProviderConfigInput> for ConfigInput {
@@ -109,6 +126,13 @@ impl From<ProviderConfigInput> for ConfigInput {
             ("merchantKey", input.merchant_key),
             ("returnUrl", input.return_url),
             ("cancelUrl", input.cancel_url),
+            ("shortcode", input.shortcode),
+            ("passkey", input.passkey),
+            ("transactionType", input.transaction_type),
+            ("partyB", input.party_b),
+            ("b2cShortcode", input.b2c_shortcode),
+            ("initiatorName", input.initiator_name),
+            ("securityCredential", input.security_credential),
         ];
         let values: BTreeMap<String, String> =
             fields.into_iter().filter_map(|(name, value)| value.map(|v| (name.to_owned(), v))).collect();

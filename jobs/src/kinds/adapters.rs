@@ -1,10 +1,10 @@
-//! Building the adapter a payment's provider calls go through, from the configuration that
-//! applies to its merchant now.
+//! Building the adapter a payment's or payout's provider calls go through, from the
+//! configuration that applies to its merchant now, and the URLs providers call back on.
 
 use std::collections::BTreeMap;
 
 use ultra_domain::provider_configs::{self, Provider};
-use ultra_entity::provider_configs::ProviderMode;
+use ultra_entity::{provider_configs::Model as ProviderConfig, provider_configs::ProviderMode};
 use ultra_providers::{Adapter, ProviderError, Settings, Simulation};
 
 use crate::{JobContext, JobError};
@@ -20,12 +20,47 @@ pub async fn adapter_for(
     if mode == ProviderMode::Simulation {
         return Ok(Ok(Adapter::Simulation(Simulation)));
     }
+    match effective(ctx, provider, merchant_id).await? {
+        Ok(config) => live(ctx, provider, &config),
+        Err(err) => Ok(Err(err)),
+    }
+}
+
+/// The adapter for a payout through `provider`: payouts take the mode their configuration has
+/// when they are sent.
+pub async fn payout_adapter_for(
+    ctx: &JobContext,
+    provider: &str,
+    merchant_id: &str,
+) -> Result<Result<Adapter, ProviderError>, JobError> {
+    match effective(ctx, provider, merchant_id).await? {
+        Ok(config) if !config.enabled => {
+            Ok(Err(ProviderError::Configuration(format!("{provider} is disabled"))))
+        }
+        Ok(config) if config.mode == ProviderMode::Simulation => Ok(Ok(Adapter::Simulation(Simulation))),
+        Ok(config) => live(ctx, provider, &config),
+        Err(err) => Ok(Err(err)),
+    }
+}
+
+async fn effective(
+    ctx: &JobContext,
+    provider: &str,
+    merchant_id: &str,
+) -> Result<Result<ProviderConfig, ProviderError>, JobError> {
     let Some(known) = Provider::parse(provider) else {
         return Ok(Err(ProviderError::Configuration(format!("unknown provider {provider}"))));
     };
-    let Some(config) = provider_configs::effective(&ctx.db, known, merchant_id).await? else {
-        return Ok(Err(ProviderError::Configuration(format!("{provider} is no longer configured"))));
-    };
+    Ok(provider_configs::effective(&ctx.db, known, merchant_id)
+        .await?
+        .ok_or_else(|| ProviderError::Configuration(format!("{provider} is no longer configured"))))
+}
+
+fn live(
+    ctx: &JobContext,
+    provider: &str,
+    config: &ProviderConfig,
+) -> Result<Result<Adapter, ProviderError>, JobError> {
     let mut values: BTreeMap<String, String> = config
         .settings
         .as_object()
@@ -33,7 +68,7 @@ pub async fn adapter_for(
         .flatten()
         .filter_map(|(name, value)| value.as_str().map(|v| (name.clone(), v.to_owned())))
         .collect();
-    values.extend(provider_configs::reveal(&ctx.env.sealer, &config)?);
+    values.extend(provider_configs::reveal(&ctx.env.sealer, config)?);
     Ok(ctx.env.providers.adapter(provider, Settings(values)))
 }
 
@@ -41,13 +76,17 @@ pub async fn adapter_for(
 /// the payment and a token only we can make, since these providers do not sign callbacks.
 pub fn callback_url(ctx: &JobContext, provider: &str, payment_id: &str) -> Option<String> {
     match provider {
-        "mvola" | "orange" => {
-            let token = ctx.env.sealer.path_token("callback", payment_id);
-            Some(format!(
-                "{}/api/v1/callbacks/{provider}/{payment_id}/{token}",
-                ctx.env.public_url.trim_end_matches('/')
-            ))
-        }
+        "mvola" | "orange" | "mpesa" => Some(signed_url(ctx, provider, "callback", payment_id)),
         _ => None,
     }
+}
+
+/// Where a payout's rail posts its outcome (`mpesa-b2c` or `bank`), signed the same way.
+pub fn payout_result_url(ctx: &JobContext, rail: &str, payout_id: &str) -> String {
+    signed_url(ctx, rail, "payout-result", payout_id)
+}
+
+fn signed_url(ctx: &JobContext, path: &str, purpose: &str, id: &str) -> String {
+    let token = ctx.env.sealer.path_token(purpose, id);
+    format!("{}/api/v1/callbacks/{path}/{id}/{token}", ctx.env.public_url.trim_end_matches('/'))
 }

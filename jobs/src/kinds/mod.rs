@@ -23,4 +23,5 @@ pub fn register_all(registry: &mut Registry) {
     registry.register::<refunds::PollRefunds>();
     registry.register::<webhooks::DrainEndpoint>();
     registry.register::<payouts::SendPayout>();
+    registry.register::<payouts::CheckPayout>();
 }

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use ultra_domain::payments;
+use ultra_domain::{DomainError, payments};
 use ultra_entity::{
     payments::{self as payment_rows, PaymentStatus},
     provider_configs::ProviderMode,
@@ -20,9 +20,29 @@ use ultra_providers::{Collection, CollectionState, Initiated, ProviderError, Sta
 
 use super::adapters::{adapter_for, callback_url};
 use crate::{
-    enqueue::NewJob,
+    enqueue::{Enqueued, NewJob, enqueue},
     job::{Completed, Job, JobContext, JobError, Outbox},
 };
+
+/// Writes a pending payment and the job that collects it in the caller's transaction; the
+/// caller dispatches the job once that transaction has committed. Every surface that takes
+/// payments starts them here.
+pub async fn open(
+    txn: &DatabaseTransaction,
+    new: payments::NewPayment,
+) -> Result<(payment_rows::Model, Enqueued), DomainError> {
+    let payment = payments::insert_pending(txn, new).await?;
+    let enqueued = enqueue(
+        txn,
+        NewJob::new(&CollectPayment { payment_id: payment.id.clone() })
+            .owner(payment.merchant_id.clone())
+            .resource("payments", payment.id.clone())
+            .unique_key(format!("payment:{}:collect", payment.id)),
+    )
+    .await?;
+    let payment = payments::set_job(txn, &payment.id, &enqueued.job.id).await?;
+    Ok((payment, enqueued))
+}
 
 /// Starts collecting a pending payment: asks the provider to charge the customer, or, when an
 /// earlier attempt's answer was lost, first asks the provider what became of it.
@@ -169,17 +189,18 @@ impl Job for CollectPayment {
             amount_minor: payment.amount_minor,
             currency: &payment.currency,
             msisdn: &payment.customer_phone,
+            merchant_reference: payment.merchant_reference.as_deref(),
             description: payment.description.as_deref(),
             callback_url: callback.as_deref(),
             return_url: Some(ctx.env.public_url.as_str()),
             attempt,
         };
 
-        let earlier = if payment.initiated_at.is_some() {
+        let initiated = if payment.initiated_at.is_some() {
             match adapter.find_earlier(&collection).await {
-                Ok(found) => found,
-                Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
-                Err(err) => return refuse(&ctx, payment, err).await,
+                Ok(Some(found)) => Ok(found),
+                Ok(None) => adapter.initiate(&collection).await,
+                Err(err) => Err(err),
             }
         } else {
             // Committed before the call: if this worker dies mid-call, the next attempt knows
@@ -189,17 +210,14 @@ impl Job for CollectPayment {
                 .filter(payment_rows::Column::Id.eq(&payment.id))
                 .exec(&ctx.db)
                 .await?;
-            None
-        };
-        let initiated = match earlier {
-            Some(found) => Ok(found),
-            None => adapter.initiate(&collection).await,
+            adapter.initiate(&collection).await
         };
         match initiated {
             Ok(initiated) => record_initiation(&ctx, payment, initiated).await,
             Err(ProviderError::Duplicate(message)) => {
-                // An earlier attempt reached the provider but its answer, and the handle in
-                // it, was lost: the provider's callback will name the transaction.
+                // An earlier attempt reached the provider (or may have, where the provider
+                // cannot be asked) but its answer, and the handle in it, was lost: the
+                // provider's callback will name the transaction.
                 note(&ctx, json!({ "status": "pending", "awaiting": "callback", "provider": message })).await
             }
             Err(err) if err.is_transient() => Err(JobError::Transient(err.to_string())),

@@ -23,8 +23,8 @@ use crate::{
 
 /// The sandbox's Lipa-na-M-Pesa shortcode and the test passkey Safaricom publishes for it
 /// (§4, sandbox). No other shortcode exists here.
-const SHORTCODE: &str = "174379";
-const PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+pub const SHORTCODE: &str = "174379";
+pub const PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
 const TRANSACTION_TYPES: [&str; 2] = ["CustomerPayBillOnline", "CustomerBuyGoodsOnline"];
 /// Daraja's limit on `AccountReference` (§4, STK push).
 const ACCOUNT_REFERENCE_LIMIT: usize = 12;
