@@ -279,3 +279,35 @@ async fn concurrent_transfers_never_overdraw_and_the_ledger_balances() {
         post(&app, &token, "sendFundsToSellapay", &json!({ "account": "nobody", "amount": 1 })).await;
     assert_eq!(unknown.0, StatusCode::NOT_FOUND, "{}", unknown.1);
 }
+
+/// A token past its hour gets the seed's 401, word for word.
+#[tokio::test]
+async fn an_expired_token_gets_the_seeds_401() {
+    let app = TestApp::spawn().await;
+    let merchant = app.login(MERCHANT_EMAIL, MERCHANT_PASSWORD).await;
+    let keys = create_key(&app, &merchant, "short-lived").await;
+    let db = app.db.connect().await;
+    let user = ultra_domain::users::find_by_email(&db, MERCHANT_EMAIL).await.unwrap().unwrap();
+    let signer = ultra_domain::auth_tokens::TokenSigner::new(ultra_tests::JWT_SECRET).unwrap();
+    let issued = ultra_domain::auth_tokens::issue(
+        &db,
+        &signer,
+        ultra_domain::auth_tokens::TokenRequest {
+            user: &user,
+            name: "sellapay:short-lived",
+            ttl: std::time::Duration::from_secs(2),
+            custom_claims: Some(
+                json!({ "scope": ultra_domain::auth_tokens::SELLAPAY_SCOPE, "apiKey": keys.id }),
+            ),
+            created_by: None,
+        },
+    )
+    .await
+    .unwrap();
+    // Expiry is in whole seconds, so a two-second token is valid for one to two seconds.
+    assert_eq!(get_balance(&app, &issued.jwt).await.status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let response = get_balance(&app, &issued.jwt).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body_of(response).await, serde_json::from_str::<Value>(TOKEN_REJECTED).unwrap());
+}
