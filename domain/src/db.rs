@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use sea_orm::{
-    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
@@ -20,26 +20,28 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(15))
-        });
+        })
+        // The conditional updates that keep money and jobs consistent are written for READ
+        // COMMITTED; set once per connection, it costs no statement per transaction.
+        .map_sqlx_postgres_opts(|opts| opts.options([("default_transaction_isolation", "read committed")]));
     Database::connect(options).await
 }
 
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
 /// transaction that reads and then writes can lose an update or fail with "database is locked"
-/// when another writer got in between, while an immediate one simply waits its turn.
+/// when another writer got in between, while an immediate one simply waits its turn. On
+/// PostgreSQL it is a plain `BEGIN` at the connection's READ COMMITTED ([`connect`]).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    let options = match db.get_database_backend() {
-        DbBackend::Sqlite => TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        },
-        _ => TransactionOptions {
-            isolation_level: Some(IsolationLevel::ReadCommitted),
-            access_mode: Some(AccessMode::ReadWrite),
-            sqlite_transaction_mode: None,
-        },
-    };
-    db.begin_with_options(options).await
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let options = TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            };
+            db.begin_with_options(options).await
+        }
+        _ => db.begin().await,
+    }
 }
 
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {

@@ -15,7 +15,9 @@ const MAX_MAJOR: i64 = 1_000_000_000_000;
 pub fn parse_amount(field: &str, text: &str) -> DomainResult<i64> {
     let invalid = |message: &str| DomainError::validation(field, message);
     let text = text.trim();
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
         return Err(invalid("must be a decimal number such as \"10000\" or \"10000.50\""));
     }
     let amount =
@@ -69,7 +71,7 @@ mod tests {
         assert_eq!(parse_amount("amount", "10000").unwrap(), 1_000_000);
         assert_eq!(parse_amount("amount", "0.1").unwrap(), 10);
         assert_eq!(parse_amount("amount", "19.99").unwrap(), 1999);
-        for bad in ["", "1.234", "0", "-5", "1e3", "abc", "1.2.3", "99999999999999"] {
+        for bad in ["", "1.234", "0", "-5", "1e3", "abc", "1.2.3", "99999999999999", "10.", ".5", "+5"] {
             assert!(parse_amount("amount", bad).is_err(), "{bad}");
         }
     }

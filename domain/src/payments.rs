@@ -43,9 +43,13 @@ impl NewPayment {
     }
 }
 
-/// Writes a pending payment; the caller enqueues the job that collects it in the same
+/// Writes a pending payment, collected by the job `job_id` the caller enqueued in the same
 /// transaction.
-pub async fn insert_pending(txn: &DatabaseTransaction, new: NewPayment) -> DomainResult<payments::Model> {
+pub async fn insert_pending(
+    txn: &DatabaseTransaction,
+    new: NewPayment,
+    job_id: &str,
+) -> DomainResult<payments::Model> {
     let now = Utc::now();
     let payment = payments::ActiveModel {
         id: Set(new.id),
@@ -62,7 +66,7 @@ pub async fn insert_pending(txn: &DatabaseTransaction, new: NewPayment) -> Domai
         provider_transaction_id: Set(None),
         failure_reason: Set(None),
         refunded_minor: Set(0),
-        job_id: Set(None),
+        job_id: Set(Some(job_id.to_owned())),
         initiated_at: Set(None),
         provider_handle: Set(None),
         provider_data: Set(None),
@@ -76,16 +80,6 @@ pub async fn insert_pending(txn: &DatabaseTransaction, new: NewPayment) -> Domai
     .insert(txn)
     .await?;
     Ok(payment)
-}
-
-/// Links the payment to the job collecting it.
-pub async fn set_job(txn: &DatabaseTransaction, id: &str, job_id: &str) -> DomainResult<payments::Model> {
-    payments::Entity::update_many()
-        .col_expr(payments::Column::JobId, Expr::value(job_id))
-        .filter(payments::Column::Id.eq(id))
-        .exec(txn)
-        .await?;
-    payments::Entity::find_by_id(id).one(txn).await?.ok_or(DomainError::NotFound("payment"))
 }
 
 /// The seed's statuses and the only moves between them: a pending payment ends completed,

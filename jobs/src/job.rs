@@ -9,7 +9,8 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    sea_query::Expr,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
@@ -135,7 +136,7 @@ impl JobContext {
     /// Marks the job succeeded inside the handler's transaction. It only succeeds for the run
     /// that owns the current push and while the job is not yet finished, so of two concurrent
     /// deliveries exactly one commits its effect.
-    pub async fn complete(&self, txn: &DatabaseTransaction, result: Value) -> Result<Completed, JobError> {
+    pub async fn complete(&self, db: &impl ConnectionTrait, result: Value) -> Result<Completed, JobError> {
         let now = Utc::now();
         let log = self.attempt_log(now, None);
         let updated = jobs::Entity::update_many()
@@ -150,9 +151,15 @@ impl JobContext {
             .filter(jobs::Column::Id.eq(&self.job.id))
             .filter(jobs::Column::PushId.eq(&self.push_id))
             .filter(jobs::Column::Status.is_in([JobStatus::Queued, JobStatus::Running]))
-            .exec(txn)
+            .exec(db)
             .await?;
         if updated.rows_affected == 1 { Ok(Completed(())) } else { Err(JobError::AlreadyCompleted) }
+    }
+
+    /// Records the job's completion with `result` and no other effect: one statement, with no
+    /// transaction around it, for handlers that found nothing to change.
+    pub async fn conclude(&self, result: Value) -> Result<Completed, JobError> {
+        self.complete(&self.db, result).await
     }
 
     /// Runs `effect` in a write transaction and records the job's completion, with the effect's

@@ -23,7 +23,7 @@ pub struct Runner {
     pub registry: Registry,
     pub worker_id: String,
     pub env: Arc<JobEnv>,
-    started: mpsc::UnboundedSender<Started>,
+    progress: mpsc::UnboundedSender<Progress>,
 }
 
 /// Why a delivery did not run its handler.
@@ -36,7 +36,8 @@ pub enum Skipped {
 
 impl Runner {
     /// Builds a runner and the task that marks started jobs `running` in batches, so that
-    /// starting a job costs no commit of its own.
+    /// starting a job costs no commit of its own, and a job that finishes before its batch is
+    /// written costs no write at all.
     pub fn new(
         db: DatabaseConnection,
         queue: QueueClient,
@@ -44,9 +45,9 @@ impl Runner {
         worker_id: String,
         env: Arc<JobEnv>,
     ) -> Arc<Self> {
-        let (started, batch) = mpsc::unbounded_channel();
+        let (progress, batch) = mpsc::unbounded_channel();
         tokio::spawn(mark_running(db.clone(), worker_id.clone(), batch));
-        Arc::new(Self { db, queue, registry, worker_id, env, started })
+        Arc::new(Self { db, queue, registry, worker_id, env, progress })
     }
 
     /// Runs the delivery `push_id` of job `job_id`. An `Err` means the outcome could not be
@@ -69,11 +70,11 @@ impl Runner {
         if let Ok(wait) = (started_at - job.run_at).to_std() {
             metrics::histogram!("job_queue_wait_seconds", "kind" => kind.clone()).record(wait.as_secs_f64());
         }
-        let _ = self.started.send(Started {
+        let _ = self.progress.send(Progress::Started(Started {
             job_id: job.id.clone(),
             push_id: push_id.to_owned(),
             first: job.started_at.is_none(),
-        });
+        }));
 
         let ctx = JobContext::new(
             self.db.clone(),
@@ -95,6 +96,7 @@ impl Runner {
             }
         };
         let elapsed = clock.elapsed().as_secs_f64();
+        let _ = self.progress.send(Progress::Finished { push_id: push_id.to_owned() });
         match outcome {
             Ok(_completed) => {
                 metrics::counter!("jobs_succeeded_total", "kind" => kind.clone()).increment(1);
@@ -192,6 +194,12 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
+/// What the batch marker hears of a delivery: its handler started, or is done.
+enum Progress {
+    Started(Started),
+    Finished { push_id: String },
+}
+
 /// A delivery whose handler has started.
 struct Started {
     job_id: String,
@@ -205,12 +213,24 @@ struct Started {
 async fn mark_running(
     db: DatabaseConnection,
     worker_id: String,
-    mut started: mpsc::UnboundedReceiver<Started>,
+    mut progress: mpsc::UnboundedReceiver<Progress>,
 ) {
     let mut batch = Vec::new();
-    while started.recv_many(&mut batch, 500).await > 0 {
+    while progress.recv_many(&mut batch, 1000).await > 0 {
         let now = Utc::now();
-        let (first, again): (Vec<Started>, Vec<Started>) = batch.drain(..).partition(|s| s.first);
+        let mut started = Vec::new();
+        let mut finished = std::collections::HashSet::new();
+        for item in batch.drain(..) {
+            match item {
+                Progress::Started(delivery) => started.push(delivery),
+                Progress::Finished { push_id } => {
+                    finished.insert(push_id);
+                }
+            }
+        }
+        // A delivery already done has recorded its outcome; marking it would only be refused.
+        started.retain(|delivery| !finished.contains(&delivery.push_id));
+        let (first, again): (Vec<Started>, Vec<Started>) = started.into_iter().partition(|s| s.first);
         for (rows, set_started) in [(first, true), (again, false)] {
             if rows.is_empty() {
                 continue;

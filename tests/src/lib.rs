@@ -126,8 +126,14 @@ impl TestDb {
             let name = unique("ultra_test_");
             let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL");
             admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
-            let base = admin_url.rsplit_once('/').map(|(base, _)| base).expect("database URL has a path");
-            Self { url: format!("{base}/{name}"), _dir: None }
+            let (address, query) =
+                admin_url.split_once('?').map_or((admin_url.as_str(), None), |(a, q)| (a, Some(q)));
+            let base = address.rsplit_once('/').map(|(base, _)| base).expect("database URL has a path");
+            let url = match query {
+                Some(query) => format!("{base}/{name}?{query}"),
+                None => format!("{base}/{name}"),
+            };
+            Self { url, _dir: None }
         };
         let out = db.ultra(&["migrate"]);
         assert!(out.status.success(), "ultra migrate failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -166,7 +172,7 @@ pub struct Process {
     /// Base URL of its HTTP server, if it serves one.
     pub base: String,
     pub log: PathBuf,
-    child: Child,
+    pub child: Child,
 }
 
 impl Process {

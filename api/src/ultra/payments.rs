@@ -110,8 +110,8 @@ impl From<Status> for PaymentStatus {
 #[oai(rename_all = "camelCase")]
 pub struct CreatePaymentRequest {
     pub provider: ProviderName,
-    /// Numeric string, e.g. "10000"; at most 2 decimals.
-    #[oai(validator(pattern = r"^\d+(\.\d{1,2})?$", max_length = 18))]
+    /// Numeric string, e.g. "10000": digits with at most 2 decimals (`^\d+(\.\d{1,2})?$`).
+    #[oai(validator(max_length = 18))]
     pub amount: String,
     #[oai(validator(max_length = 500))]
     pub description: Option<String>,

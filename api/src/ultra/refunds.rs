@@ -67,7 +67,7 @@ impl From<RefundStatus> for Status {
 #[oai(rename_all = "camelCase")]
 pub struct CreateRefundRequest {
     /// Refund amount (defaults to what remains refundable: the full payment at first).
-    #[oai(validator(pattern = r"^\d+(\.\d{1,2})?$", max_length = 18))]
+    #[oai(validator(max_length = 18))]
     pub amount: Option<String>,
     #[oai(validator(min_length = 3, max_length = 255))]
     pub reason: Option<String>,

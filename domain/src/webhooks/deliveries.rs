@@ -82,6 +82,10 @@ pub async fn fan_out(db: &impl ConnectionTrait, event: &events::Model) -> Domain
     let count = rows.len();
     if count > 0 {
         webhook_deliveries::Entity::insert_many(rows).exec_without_returning(db).await?;
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // Delivered at commit, once per transaction however many events it records.
+            db.execute_unprepared(&format!("NOTIFY {}", super::DUE_CHANNEL)).await?;
+        }
     }
     Ok(count)
 }
@@ -151,77 +155,114 @@ fn truncate(text: &str, max: usize) -> String {
     text[..end].to_owned()
 }
 
-/// Records an attempt and its consequences: the delivery's new state and the endpoint's
-/// health, disabling an endpoint that has failed without a success for the configured window.
-/// Returns `None` when the delivery was no longer pending (its endpoint was deleted meanwhile).
-pub async fn record_attempt(
+/// What recording an attempt did to its delivery.
+pub struct Recorded {
+    pub delivery_id: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+/// Records a batch of one endpoint's attempts and their consequences in `db` (the caller's
+/// transaction, one commit for the batch): each delivery's new state, every attempt, and the
+/// endpoint's health once, disabling an endpoint that has failed without a success for the
+/// configured window. A delivery no longer pending (its endpoint was deleted meanwhile) is
+/// left out of the answer.
+pub async fn record_attempts(
     db: &impl ConnectionTrait,
-    delivery: &webhook_deliveries::Model,
-    outcome: &AttemptOutcome,
+    endpoint: &webhook_endpoints::Model,
+    attempts: &[(&webhook_deliveries::Model, &AttemptOutcome)],
     settings: &WebhookSettings,
-) -> DomainResult<Option<webhook_deliveries::Model>> {
+) -> DomainResult<Vec<Recorded>> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = Utc::now();
-    let attempt = delivery.attempts + 1;
-    let problem = outcome.problem().map(|p| truncate(&p, 500));
-    let status_code = outcome.status_code.map(i32::from);
-    webhook_attempts::ActiveModel {
+    let rows = attempts.iter().map(|(delivery, outcome)| webhook_attempts::ActiveModel {
         id: Set(ids::new_id("wha")),
         delivery_id: Set(delivery.id.clone()),
-        attempt: Set(attempt),
-        status_code: Set(status_code),
+        attempt: Set(delivery.attempts + 1),
+        status_code: Set(outcome.status_code.map(i32::from)),
         latency_ms: Set(i64::try_from(outcome.latency.as_millis()).unwrap_or(i64::MAX)),
-        error: Set(problem.clone()),
+        error: Set(outcome.problem().map(|p| truncate(&p, 500))),
         response_body: Set(outcome.response_body.as_deref().map(|b| truncate(b, MAX_RESPONSE_BODY))),
         started_at: Set(outcome.started_at),
-    }
-    .insert(db)
-    .await?;
+    });
+    webhook_attempts::Entity::insert_many(rows).exec_without_returning(db).await?;
 
-    let mut update = webhook_deliveries::Entity::update_many()
-        .col_expr(webhook_deliveries::Column::Attempts, Expr::value(attempt))
-        .col_expr(webhook_deliveries::Column::LastStatusCode, Expr::value(status_code))
-        .col_expr(webhook_deliveries::Column::LastError, Expr::value(problem.clone()))
-        .col_expr(webhook_deliveries::Column::LastAttemptAt, Expr::value(outcome.started_at))
-        .col_expr(webhook_deliveries::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(webhook_deliveries::Column::UpdatedAt, Expr::value(now));
-    update = if outcome.succeeded() {
-        update
-            .col_expr(webhook_deliveries::Column::Status, Expr::value(DeliveryStatus::Succeeded))
-            .col_expr(webhook_deliveries::Column::DeliveredAt, Expr::value(now))
-            .col_expr(webhook_deliveries::Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None))
-    } else {
-        match next_attempt_at(attempt, outcome, settings) {
-            Some(at) => update.col_expr(webhook_deliveries::Column::NextAttemptAt, Expr::value(at)),
-            None => update
-                .col_expr(webhook_deliveries::Column::Status, Expr::value(DeliveryStatus::DeadLettered))
-                .col_expr(webhook_deliveries::Column::DeadLetteredAt, Expr::value(now))
-                .col_expr(
-                    webhook_deliveries::Column::NextAttemptAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                ),
+    let mut recorded = Vec::with_capacity(attempts.len());
+    let mut last_problem = None;
+    for (delivery, outcome) in attempts {
+        let attempt = delivery.attempts + 1;
+        let problem = outcome.problem().map(|p| truncate(&p, 500));
+        let (status, next_attempt_at) = if outcome.succeeded() {
+            (DeliveryStatus::Succeeded, None)
+        } else {
+            match next_attempt_at(attempt, outcome, settings) {
+                Some(at) => (DeliveryStatus::Pending, Some(at)),
+                None => (DeliveryStatus::DeadLettered, None),
+            }
+        };
+        let mut update = webhook_deliveries::Entity::update_many()
+            .col_expr(webhook_deliveries::Column::Attempts, Expr::value(attempt))
+            .col_expr(webhook_deliveries::Column::Status, Expr::value(status))
+            .col_expr(webhook_deliveries::Column::NextAttemptAt, Expr::value(next_attempt_at))
+            .col_expr(
+                webhook_deliveries::Column::LastStatusCode,
+                Expr::value(outcome.status_code.map(i32::from)),
+            )
+            .col_expr(webhook_deliveries::Column::LastError, Expr::value(problem.clone()))
+            .col_expr(webhook_deliveries::Column::LastAttemptAt, Expr::value(outcome.started_at))
+            .col_expr(webhook_deliveries::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(webhook_deliveries::Column::UpdatedAt, Expr::value(now));
+        update = match status {
+            DeliveryStatus::Succeeded => {
+                update.col_expr(webhook_deliveries::Column::DeliveredAt, Expr::value(now))
+            }
+            DeliveryStatus::DeadLettered => {
+                update.col_expr(webhook_deliveries::Column::DeadLetteredAt, Expr::value(now))
+            }
+            _ => update,
+        };
+        let updated = update
+            .filter(webhook_deliveries::Column::Id.eq(&delivery.id))
+            .filter(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending))
+            .exec(db)
+            .await?;
+        if updated.rows_affected == 0 {
+            continue;
         }
-    };
-    let updated = update
-        .filter(webhook_deliveries::Column::Id.eq(&delivery.id))
-        .filter(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending))
-        .exec(db)
-        .await?;
-    if updated.rows_affected == 0 {
-        return Ok(None);
+        if problem.is_some() {
+            last_problem.clone_from(&problem);
+        }
+        recorded.push(Recorded {
+            delivery_id: delivery.id.clone(),
+            status,
+            attempts: attempt,
+            next_attempt_at,
+            error: problem,
+        });
     }
 
-    if outcome.succeeded() {
+    // The endpoint's health, once per batch: the last attempt decides whether it is failing.
+    // A healthy endpoint's last success is refreshed at most once a second, so a busy
+    // endpoint's row is not rewritten by every batch.
+    let last_succeeded = attempts.last().is_some_and(|(_, outcome)| outcome.succeeded());
+    let fresh = endpoint.failing_since.is_none()
+        && endpoint.last_success_at.is_some_and(|at| now - at < chrono::Duration::seconds(1));
+    let endpoint_id = endpoint.id.as_str();
+    if last_succeeded && !fresh {
         webhook_endpoints::Entity::update_many()
             .col_expr(webhook_endpoints::Column::LastSuccessAt, Expr::value(now))
             .col_expr(webhook_endpoints::Column::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))
-            .filter(webhook_endpoints::Column::Id.eq(&delivery.endpoint_id))
+            .filter(webhook_endpoints::Column::Id.eq(endpoint_id))
             .exec(db)
             .await?;
-    } else {
-        record_endpoint_failure(db, &delivery.endpoint_id, problem.as_deref().unwrap_or("failed"), settings)
-            .await?;
+    } else if let (false, Some(problem)) = (last_succeeded, last_problem) {
+        record_endpoint_failure(db, endpoint_id, &problem, settings).await?;
     }
-    Ok(webhook_deliveries::Entity::find_by_id(&delivery.id).one(db).await?)
+    Ok(recorded)
 }
 
 async fn record_endpoint_failure(

@@ -119,19 +119,19 @@ pub async fn claim_due(
         .limit(limit)
         .all(db)
         .await?;
-    let claim_until = until(ttl);
-    let mut claimed = Vec::with_capacity(candidates.len());
-    for delivery in candidates {
-        let taken = webhook_deliveries::Entity::update_many()
-            .col_expr(webhook_deliveries::Column::ClaimedUntil, Expr::value(claim_until))
-            .filter(webhook_deliveries::Column::Id.eq(&delivery.id))
-            .filter(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending))
-            .filter(free_or_expired(webhook_deliveries::Column::ClaimedUntil))
-            .exec(db)
-            .await?;
-        if taken.rows_affected == 1 {
-            claimed.push(delivery);
-        }
+    if candidates.is_empty() {
+        return Ok(candidates);
     }
+    // One statement claims them all; a candidate another drain claimed meanwhile is not
+    // returned.
+    let ids: Vec<String> = candidates.into_iter().map(|delivery| delivery.id).collect();
+    let mut claimed = webhook_deliveries::Entity::update_many()
+        .col_expr(webhook_deliveries::Column::ClaimedUntil, Expr::value(until(ttl)))
+        .filter(webhook_deliveries::Column::Id.is_in(ids))
+        .filter(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending))
+        .filter(free_or_expired(webhook_deliveries::Column::ClaimedUntil))
+        .exec_with_returning(db)
+        .await?;
+    claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
     Ok(claimed)
 }

@@ -11,6 +11,10 @@ use serde_json::json;
 use ultra_entity::events;
 
 /// The events an endpoint can subscribe to, as the merchant API names them.
+/// The PostgreSQL channel notified, on commit, when deliveries become due, so the dispatcher
+/// starts their lane at once instead of at its next round.
+pub const DUE_CHANNEL: &str = "ultra_webhooks_due";
+
 pub const EVENT_TYPES: [&str; 5] =
     ["payment.completed", "payment.failed", "payment.refunded", "subscription.renewed", "payment_link.paid"];
 

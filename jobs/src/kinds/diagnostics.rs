@@ -1,6 +1,7 @@
-//! A probe through the whole pipeline, for operators checking a deployment and for the
-//! pipeline's own tests: it waits, then succeeds (writing an audit row in the same transaction
-//! as its completion, so a double run would show), fails, or panics, as asked.
+//! A probe through the whole pipeline, for operators checking a deployment, for the pipeline's
+//! own tests and for its benchmarks: it waits, then succeeds (writing an audit row in the same
+//! transaction as its completion, so a double run would show), completes with no effect (the
+//! pipeline's own cost), fails, or panics, as asked.
 
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ use crate::job::{Completed, Job, JobContext, JobError};
 #[serde(rename_all = "snake_case")]
 pub enum ProbeOutcome {
     Succeed,
+    /// Records its completion and nothing else.
+    Complete,
     Fail,
     Panic,
 }
@@ -39,6 +42,7 @@ impl Job for Probe {
                 Err(JobError::Transient(format!("probe failure on attempt {}", ctx.attempt)))
             }
             ProbeOutcome::Panic => panic!("probe panic on attempt {}", ctx.attempt),
+            ProbeOutcome::Complete => ctx.conclude(json!({})).await,
             ProbeOutcome::Succeed => {
                 let (job_id, worker) = (ctx.job.id.clone(), ctx.worker_id.clone());
                 let slept_ms = self.sleep_ms;

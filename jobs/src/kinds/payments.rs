@@ -31,16 +31,15 @@ pub async fn open(
     txn: &DatabaseTransaction,
     new: payments::NewPayment,
 ) -> Result<(payment_rows::Model, Enqueued), DomainError> {
-    let payment = payments::insert_pending(txn, new).await?;
     let enqueued = enqueue(
         txn,
-        NewJob::new(&CollectPayment { payment_id: payment.id.clone() })
-            .owner(payment.merchant_id.clone())
-            .resource("payments", payment.id.clone())
-            .unique_key(format!("payment:{}:collect", payment.id)),
+        NewJob::new(&CollectPayment { payment_id: new.id.clone() })
+            .owner(new.merchant_id.clone())
+            .resource("payments", new.id.clone())
+            .unique_key(format!("payment:{}:collect", new.id)),
     )
     .await?;
-    let payment = payments::set_job(txn, &payment.id, &enqueued.job.id).await?;
+    let payment = payments::insert_pending(txn, new, &enqueued.job.id).await?;
     Ok((payment, enqueued))
 }
 
@@ -85,10 +84,6 @@ async fn load(ctx: &JobContext, id: &str) -> Result<payment_rows::Model, JobErro
         .one(&ctx.db)
         .await?
         .ok_or_else(|| JobError::Permanent(format!("payment {id} does not exist")))
-}
-
-async fn note(ctx: &JobContext, result: Value) -> Result<Completed, JobError> {
-    ctx.finish(move |_| Box::pin(async move { Ok(result) })).await
 }
 
 /// Schedules the poll after `round` in the completing transaction.
@@ -169,10 +164,10 @@ impl Job for CollectPayment {
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
         let payment = load(&ctx, &self.payment_id).await?;
         if payment.status != PaymentStatus::Pending {
-            return note(&ctx, json!({ "status": payment.status, "note": "already settled" })).await;
+            return ctx.conclude(json!({ "status": payment.status, "note": "already settled" })).await;
         }
         if payment.provider_handle.is_some() {
-            return note(&ctx, json!({ "status": "pending", "note": "already initiated" })).await;
+            return ctx.conclude(json!({ "status": "pending", "note": "already initiated" })).await;
         }
         let adapter = match adapter_for(&ctx, &payment.provider, payment.mode, &payment.merchant_id).await? {
             Ok(adapter) => adapter,
@@ -218,7 +213,8 @@ impl Job for CollectPayment {
                 // An earlier attempt reached the provider (or may have, where the provider
                 // cannot be asked) but its answer, and the handle in it, was lost: the
                 // provider's callback will name the transaction.
-                note(&ctx, json!({ "status": "pending", "awaiting": "callback", "provider": message })).await
+                ctx.conclude(json!({ "status": "pending", "awaiting": "callback", "provider": message }))
+                    .await
             }
             Err(err) if err.is_transient() => Err(JobError::Transient(err.to_string())),
             Err(err) => refuse(&ctx, payment, err).await,
@@ -267,7 +263,7 @@ impl Job for CheckPayment {
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
         let payment = load(&ctx, &self.payment_id).await?;
         if payment.status != PaymentStatus::Pending {
-            return note(&ctx, json!({ "status": payment.status, "note": "already settled" })).await;
+            return ctx.conclude(json!({ "status": payment.status, "note": "already settled" })).await;
         }
         let query = StatusQuery {
             handle: payment.provider_handle.as_deref().unwrap_or_default(),
@@ -298,7 +294,7 @@ impl Job for CheckPayment {
             Err(err) => {
                 // A callback naming someone else's transaction, or a refusal to say: nothing
                 // the provider confirmed, so nothing changes.
-                return note(&ctx, json!({ "status": "pending", "ignored": err.to_string() })).await;
+                return ctx.conclude(json!({ "status": "pending", "ignored": err.to_string() })).await;
             }
         };
         let trigger = self.trigger;

@@ -87,10 +87,6 @@ fn order_of<'a>(payout: &'a payout_rows::Model, result_url: Option<&'a str>) -> 
     }
 }
 
-async fn note(ctx: &JobContext, result: Value) -> Result<Completed, JobError> {
-    ctx.finish(move |_| Box::pin(async move { Ok(result) })).await
-}
-
 /// Applies what the rail said, in the completing transaction.
 async fn apply(
     txn: &sea_orm::DatabaseTransaction,
@@ -159,7 +155,7 @@ impl Job for SendPayout {
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
         let payout = payouts::find(&ctx.db, &self.payout_id).await?;
         if payout.status != PayoutStatus::Pending {
-            return note(&ctx, json!({ "status": payout.status, "note": "already sent" })).await;
+            return ctx.conclude(json!({ "status": payout.status, "note": "already sent" })).await;
         }
         let Some((provider, path)) = rail(payout.kind) else {
             // Between two balances in the ledger: nothing can fail once the amount is reserved.
@@ -213,19 +209,19 @@ impl Job for CheckPayout {
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
         let payout = payouts::find(&ctx.db, &self.payout_id).await?;
         if payout.status.is_final() {
-            return note(&ctx, json!({ "status": payout.status, "note": "already final" })).await;
+            return ctx.conclude(json!({ "status": payout.status, "note": "already final" })).await;
         }
         let outbox = ctx.outbox();
         let (state, next_poll) = match self.trigger {
             PayoutTrigger::Result(result) => match b2c_state(&payout, result) {
                 Ok(state) => (state, None),
                 Err(ignored) => {
-                    return note(&ctx, json!({ "status": payout.status, "ignored": ignored })).await;
+                    return ctx.conclude(json!({ "status": payout.status, "ignored": ignored })).await;
                 }
             },
             trigger => {
                 let Some((provider, _)) = rail(payout.kind) else {
-                    return note(&ctx, json!({ "status": payout.status, "note": "nothing to ask" })).await;
+                    return ctx.conclude(json!({ "status": payout.status, "note": "nothing to ask" })).await;
                 };
                 let adapter = match payout_adapter_for(&ctx, provider, &payout.merchant_id).await? {
                     Ok(adapter) => adapter,
@@ -239,7 +235,8 @@ impl Job for CheckPayout {
                     Ok(state) => (state, next_poll),
                     Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
                     Err(err) => {
-                        return note(&ctx, json!({ "status": payout.status, "ignored": err.to_string() }))
+                        return ctx
+                            .conclude(json!({ "status": payout.status, "ignored": err.to_string() }))
                             .await;
                     }
                 }

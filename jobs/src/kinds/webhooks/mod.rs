@@ -17,7 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ultra_domain::{
     runtime_config::{RuntimeConfig, WebhookSettings},
-    webhooks::{self, deliveries, endpoints, lanes},
+    webhooks::{
+        self,
+        deliveries::{self, AttemptOutcome},
+        endpoints, lanes,
+    },
 };
 use ultra_entity::{events, webhook_deliveries, webhook_endpoints};
 
@@ -80,19 +84,25 @@ impl Job for DrainEndpoint {
                 .into_iter()
                 .map(|event| (event.id.clone(), event))
                 .collect();
-            let sent = join_all(batch.iter().map(|delivery| {
+            let outcomes = join_all(batch.iter().map(|delivery| {
                 attempt(&ctx, &endpoint, &secret, delivery, events.get(&delivery.event_id), &settings)
-            }));
-            for outcome in sent.await {
-                outcome?;
-            }
+            }))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+            let sent: Vec<_> = batch.iter().zip(outcomes.iter()).collect();
+            let txn = ultra_domain::db::begin_write(&ctx.db).await?;
+            let recorded = deliveries::record_attempts(&txn, &endpoint, &sent, &settings).await?;
+            txn.commit().await?;
+            report(&endpoint, &recorded);
             attempts += batch.len();
         }
         lanes::release(&ctx.db, &self.endpoint_id, &self.lane).await?;
-        ctx.finish(move |_| Box::pin(async move { Ok(json!({ "attempts": attempts })) })).await
+        ctx.conclude(json!({ "attempts": attempts })).await
     }
 }
 
+/// Sends one delivery and says how it went.
 async fn attempt(
     ctx: &JobContext,
     endpoint: &webhook_endpoints::Model,
@@ -100,7 +110,7 @@ async fn attempt(
     delivery: &webhook_deliveries::Model,
     event: Option<&events::Model>,
     settings: &WebhookSettings,
-) -> Result<(), JobError> {
+) -> Result<AttemptOutcome, JobError> {
     let event = event.ok_or_else(|| {
         JobError::Permanent(format!("event {} of delivery {} is gone", delivery.event_id, delivery.id))
     })?;
@@ -110,20 +120,23 @@ async fn attempt(
     metrics::counter!("webhook_attempts_total", "outcome" => label).increment(1);
     metrics::histogram!("webhook_attempt_duration_seconds", "outcome" => label)
         .record(outcome.latency.as_secs_f64());
-    let txn = ultra_domain::db::begin_write(&ctx.db).await?;
-    let recorded = deliveries::record_attempt(&txn, delivery, &outcome, settings).await?;
-    txn.commit().await?;
-    match recorded {
-        Some(done) if done.status == webhook_deliveries::DeliveryStatus::DeadLettered => {
-            metrics::counter!("webhook_dead_lettered_total").increment(1);
-            tracing::warn!(delivery_id = %done.id, endpoint_id = %endpoint.id, error = ?done.last_error, "webhook delivery dead-lettered");
+    Ok(outcome)
+}
+
+/// Logs what a batch's failures came to.
+fn report(endpoint: &webhook_endpoints::Model, recorded: &[deliveries::Recorded]) {
+    for done in recorded {
+        match done.status {
+            webhook_deliveries::DeliveryStatus::DeadLettered => {
+                metrics::counter!("webhook_dead_lettered_total").increment(1);
+                tracing::warn!(delivery_id = %done.delivery_id, endpoint_id = %endpoint.id, error = ?done.error, "webhook delivery dead-lettered");
+            }
+            webhook_deliveries::DeliveryStatus::Pending => {
+                tracing::info!(delivery_id = %done.delivery_id, attempt = done.attempts, next = ?done.next_attempt_at, error = ?done.error, "webhook attempt failed; retrying later");
+            }
+            _ => {}
         }
-        Some(done) if done.status == webhook_deliveries::DeliveryStatus::Pending => {
-            tracing::info!(delivery_id = %done.id, attempt = done.attempts, next = ?done.next_attempt_at, error = ?done.last_error, "webhook attempt failed; retrying later");
-        }
-        _ => {}
     }
-    Ok(())
 }
 
 /// Starts a drain for every endpoint that has deliveries due and no drain; returns how many.

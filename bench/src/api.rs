@@ -1,0 +1,140 @@
+//! API throughput: `POST /api/v1/payments` (simulation mode) and `GET /api/v1/payments/{id}`
+//! at 64 connections, against the same machine's HTTP floor (`GET /healthz`) and database
+//! floor (a single-row insert loop at 64 clients).
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, Statement};
+use serde_json::{Value, json};
+
+use crate::{
+    load::{PeakRss, Summary, closed_loop},
+    report::Report,
+    usage::{Watched, describe, rss_mib, spent},
+    world::World,
+};
+
+pub const CLIENTS: usize = 64;
+
+pub async fn run(report: &mut Report, seconds: u64) {
+    let world = World::start(&[]).await;
+    world.put(&world.merchant, "/api/v1/merchant/providers/mvola", json!({ "mode": "simulation" })).await;
+    let api_pid = world.api.pid();
+    let watched = Watched::new(&[("api", api_pid)]);
+    report.memory("api", "idle", rss_mib(api_pid));
+    let duration = Duration::from_secs(seconds);
+    let limit = u64::MAX;
+
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build().expect("client");
+    let healthz = world.url("/healthz");
+    let http = {
+        let client = client.clone();
+        measure(&watched, "GET /healthz (HTTP floor)", report, async move {
+            closed_loop(CLIENTS, duration, limit, move |_| {
+                let request = client.get(&healthz);
+                async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+            })
+            .await
+        })
+        .await
+    };
+
+    let created: Arc<Mutex<Vec<String>>> = Arc::default();
+    let peak = PeakRss::watch(api_pid);
+    let create = {
+        let (client, url, token, created) =
+            (client.clone(), world.url("/api/v1/payments"), world.merchant.clone(), Arc::clone(&created));
+        measure(&watched, "POST /api/v1/payments", report, async move {
+            closed_loop(CLIENTS, duration, limit, move |n| {
+                let body = json!({ "provider": "mvola", "amount": "10000", "customerPhone": "0340000000",
+                                   "description": format!("bench {n}") });
+                let request = client.post(&url).bearer_auth(&token).json(&body);
+                let created = Arc::clone(&created);
+                async move {
+                    let Ok(response) = request.send().await else { return false };
+                    if response.status().as_u16() != 202 {
+                        return false;
+                    }
+                    let Ok(body) = response.json::<Value>().await else { return false };
+                    if let Some(id) = body["data"]["id"].as_str() {
+                        created.lock().expect("ids").push(id.to_owned());
+                    }
+                    true
+                }
+            })
+            .await
+        })
+        .await
+    };
+    report.memory("api", "under POST payments", peak.mib());
+
+    let ids = Arc::new(created.lock().expect("ids").clone());
+    let read = {
+        let (client, base, token) = (client.clone(), world.url("/api/v1/payments/"), world.merchant.clone());
+        measure(&watched, "GET /api/v1/payments/{id}", report, async move {
+            closed_loop(CLIENTS, duration, limit, move |n| {
+                let id = &ids[(n as usize * 7919) % ids.len()];
+                let request = client.get(format!("{base}{id}")).bearer_auth(&token);
+                async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+            })
+            .await
+        })
+        .await
+    };
+
+    let floor =
+        measure(&watched, "INSERT one row (database floor)", report, insert_floor(&world, duration)).await;
+    report.ratio("POST payments / database floor", create.rate() / floor.rate(), "at least 0.25");
+    report.ratio("POST payments / HTTP floor", create.rate() / http.rate(), "");
+    report.ratio("GET payment / HTTP floor", read.rate() / http.rate(), "");
+}
+
+/// Runs `load`, adding its rate, latencies and CPU split to the report.
+async fn measure(
+    watched: &Watched,
+    name: &str,
+    report: &mut Report,
+    load: impl std::future::Future<Output = Summary>,
+) -> Summary {
+    let before = watched.cpu();
+    let summary = load.await;
+    let cpu = spent(&before, &watched.cpu());
+    report.throughput(name, &summary, &describe(&cpu));
+    summary
+}
+
+/// 64 clients inserting single rows like a payment's into a table of their own, each in its
+/// own transaction, over a pool of 64 connections: what the database alone can take.
+async fn insert_floor(world: &World, duration: Duration) -> Summary {
+    let mut options = ConnectOptions::new(world.db.url.clone());
+    options.max_connections(CLIENTS as u32).min_connections(CLIENTS as u32).sqlx_logging(false);
+    let db = Database::connect(options).await.expect("database");
+    db.execute_unprepared(
+        "CREATE TABLE bench_floor (id VARCHAR(40) PRIMARY KEY, merchant_id VARCHAR(40) NOT NULL, \
+         amount_minor BIGINT NOT NULL, status VARCHAR(16) NOT NULL, created_at TIMESTAMPTZ NOT NULL)",
+    )
+    .await
+    .expect("floor table");
+    let backend = db.get_database_backend();
+    closed_loop(CLIENTS, duration, u64::MAX, move |_| {
+        let db = db.clone();
+        async move {
+            let insert = Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO bench_floor (id, merchant_id, amount_minor, status, created_at) \
+                 VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)",
+                [
+                    ulid::Ulid::new().to_string().into(),
+                    "usr_bench".into(),
+                    1_000_000i64.into(),
+                    "pending".into(),
+                ],
+            );
+            db.execute_raw(insert).await.is_ok()
+        }
+    })
+    .await
+}

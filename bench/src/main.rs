@@ -1,0 +1,86 @@
+//! `ultra-bench`: Ultra's benchmarks, each against a fresh database, its own Redis prefix and
+//! the real release binaries, on 127.0.0.1 and bounded in time and count. Method and the
+//! latest figures: `bench/README.md`.
+
+mod api;
+mod e2e;
+mod jobs;
+mod load;
+mod report;
+mod usage;
+mod webhooks;
+mod world;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Ultra's benchmarks (bench/README.md)")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// POST and GET payments at 64 connections, against GET /healthz and a bare insert loop.
+    Api {
+        /// Seconds each load runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Jobs per second through the pipeline, by one worker and by two.
+    Jobs {
+        #[arg(long, default_value_t = 20_000)]
+        count: u64,
+    },
+    /// Webhook deliveries per second, CPU per delivery, completion-to-receipt latency.
+    Webhooks {
+        #[arg(long, default_value_t = 10_000)]
+        count: u64,
+        #[arg(long, default_value_t = 500)]
+        latency_count: u64,
+    },
+    /// A live payment against the sandbox until its webhook arrives.
+    EndToEnd {
+        #[arg(long, default_value_t = 500)]
+        count: u64,
+    },
+    /// Everything above with its defaults.
+    All,
+}
+
+#[tokio::main]
+async fn main() {
+    // The `ultra` binary built beside this one, unless told otherwise.
+    if std::env::var_os("ULTRA_BIN").is_none()
+        && let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|p| p.to_owned()))
+    {
+        // SAFETY: set before any other thread of this process reads the environment.
+        unsafe { std::env::set_var("ULTRA_BIN", dir.join("ultra")) };
+    }
+    // PostgreSQL over loopback without TLS, as a single-host install runs it; both Ultra and
+    // the baselines connect the same way.
+    if std::env::var_os("ULTRA_TEST_PG_URL").is_none() {
+        // SAFETY: as above.
+        unsafe {
+            std::env::set_var(
+                "ULTRA_TEST_PG_URL",
+                "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+            )
+        };
+    }
+    let mut report = report::Report::default();
+    match Cli::parse().bench {
+        Bench::Api { seconds } => api::run(&mut report, seconds).await,
+        Bench::Jobs { count } => jobs::run(&mut report, count).await,
+        Bench::Webhooks { count, latency_count } => webhooks::run(&mut report, count, latency_count).await,
+        Bench::EndToEnd { count } => e2e::run(&mut report, count).await,
+        Bench::All => {
+            api::run(&mut report, 10).await;
+            jobs::run(&mut report, 20_000).await;
+            webhooks::run(&mut report, 10_000, 500).await;
+            e2e::run(&mut report, 500).await;
+        }
+    }
+    report.print();
+}

@@ -1,0 +1,94 @@
+//! A fresh Ultra to load: its own database (PostgreSQL unless `ULTRA_TEST_DB=sqlite`), its own
+//! Redis prefix, an admin and a merchant, and the real `ultra` processes, quiet.
+
+use serde_json::{Value, json};
+use ultra_domain::runtime_config::RuntimeConfig;
+use ultra_tests::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, MERCHANT_EMAIL, MERCHANT_PASSWORD, Process, TestDb, redis_url, start_api,
+    start_scheduler, start_worker,
+};
+
+/// Logs at `warn`, as a loaded production process would: per-request logs would be measured
+/// otherwise.
+pub const QUIET: (&str, &str) = ("RUST_LOG", "warn");
+
+pub struct World {
+    pub db: TestDb,
+    pub prefix: String,
+    pub api: Process,
+    pub client: reqwest::Client,
+    pub merchant: String,
+    pub admin: String,
+}
+
+impl World {
+    /// `runtime` is set in runtime config before the API starts.
+    pub async fn start(runtime: &[(&str, Value)]) -> Self {
+        let db = TestDb::new().await;
+        db.create_user(
+            ADMIN_EMAIL,
+            Some(ADMIN_PASSWORD),
+            "admin",
+            &["--super-admin", "--tier", "enterprise"],
+        );
+        db.create_user(MERCHANT_EMAIL, Some(MERCHANT_PASSWORD), "user", &["--tier", "pro-plus"]);
+        let conn = db.connect().await;
+        // The per-merchant payment limit would otherwise be what is measured.
+        let unlimited = json!({ "limit": 1_000_000_000u64, "windowSeconds": 60 });
+        RuntimeConfig::set(&conn, "paymentRateLimit", unlimited, None).await.expect("runtime config");
+        for (key, value) in runtime {
+            RuntimeConfig::set(&conn, key, value.clone(), None).await.expect("runtime config");
+        }
+        let prefix = format!("bench:{}:", ulid::Ulid::new().to_string().to_lowercase());
+        let api = start_api(&db, &prefix, &[QUIET]).await;
+        let client = reqwest::Client::new();
+        let merchant = login(&client, &api.base, MERCHANT_EMAIL, MERCHANT_PASSWORD).await;
+        let admin = login(&client, &api.base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        Self { db, prefix, api, client, merchant, admin }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api.base)
+    }
+
+    pub async fn worker(&self, env: &[(&str, &str)]) -> Process {
+        let mut all = vec![QUIET];
+        all.extend_from_slice(env);
+        start_worker(&self.db, &redis_url(), &self.prefix, &all).await
+    }
+
+    /// The scheduler says it is ready at `info`, which is all it logs at that level.
+    pub async fn scheduler(&self) -> Process {
+        start_scheduler(&self.db, &redis_url(), &self.prefix, &[("RUST_LOG", "warn,ultra_scheduler=info")])
+            .await
+    }
+
+    /// `PUT` as `token`, failing loudly: a benchmark on a half-configured world means nothing.
+    pub async fn put(&self, token: &str, path: &str, body: Value) {
+        let response =
+            self.client.put(self.url(path)).bearer_auth(token).json(&body).send().await.expect("PUT");
+        assert!(response.status().is_success(), "PUT {path}: {}", response.text().await.unwrap_or_default());
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Value {
+        let response =
+            self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.expect("POST");
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON answer");
+        assert!(status.is_success(), "POST {path}: {status} {body}");
+        body
+    }
+}
+
+async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let body: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login answer");
+    body["data"]["token"].as_str().expect("a token").to_owned()
+}
