@@ -77,6 +77,7 @@ pub async fn run(
         ultra_worker::run(
             database.clone(),
             redis_conn.clone(),
+            redis::Client::open(redis.redis_url.as_str())?,
             queue.clone(),
             services::worker_settings(&worker),
             env,

@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
             ultra_worker::run(
                 db,
                 redis_conn,
+                redis::Client::open(redis.redis_url.as_str())?,
                 queue,
                 settings,
                 env,

@@ -80,6 +80,24 @@ where
     }
 }
 
+/// Starts `request(n)` for n in 0..count at `per_second`, each without waiting for the last
+/// (an open loop: arrivals do not slow down when answers do), and waits for them all.
+pub async fn paced<F, Fut>(per_second: u64, count: u64, request: F)
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / per_second.max(1)));
+    let mut started = Vec::with_capacity(count as usize);
+    for n in 0..count {
+        ticks.tick().await;
+        started.push(tokio::spawn(request(n)));
+    }
+    for task in started {
+        let _ = task.await;
+    }
+}
+
 /// Samples a process's resident memory every 100 ms until dropped, keeping the peak.
 pub struct PeakRss {
     peak: Arc<AtomicU64>,

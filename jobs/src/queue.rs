@@ -29,7 +29,7 @@ pub struct Push {
 }
 
 const PUSH: &str = r"
--- KEYS: data hash, active list, signal list, meta prefix, scheduled set
+-- KEYS: data hash, active list, signal list, meta prefix, scheduled set, wake channel
 -- ARGV[1]: now (unix seconds); then triples of task id, data, run_at
 local now = tonumber(ARGV[1])
 local active = 0
@@ -47,6 +47,7 @@ end
 if active > 0 then
   redis.call('DEL', KEYS[3])
   redis.call('LPUSH', KEYS[3], 1)
+  redis.call('PUBLISH', KEYS[6], active)
 end
 return active
 ";
@@ -95,6 +96,12 @@ impl QueueClient {
         self.redis.clone()
     }
 
+    /// The pub/sub channel on which a push of due deliveries to `queue` is announced, so idle
+    /// workers fetch at once rather than at their next poll.
+    pub fn wake_channel(&self, queue: &str) -> String {
+        format!("{}jobs-wake:{queue}", self.prefix)
+    }
+
     /// The pub/sub channel on which a job's reaching a terminal state is announced.
     pub fn done_channel(&self, job_id: &str) -> String {
         format!("{}jobs-done:{job_id}", self.prefix)
@@ -117,6 +124,7 @@ impl QueueClient {
                     .key(config.signal_list())
                     .key(config.job_meta_hash())
                     .key(config.scheduled_jobs_set())
+                    .key(self.wake_channel(queue))
                     .arg(now.timestamp());
                 for push in chunk {
                     let data = serde_json::to_string(&Delivery { job: push.job_id.clone() })

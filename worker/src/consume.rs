@@ -8,7 +8,7 @@ use std::{
 
 use apalis::prelude::*;
 use apalis_redis::RedisStorage;
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 use ultra_jobs::{Delivery, QueueClient, runner::Runner};
@@ -41,10 +41,10 @@ async fn run_delivery(
 /// heartbeating for good) would otherwise leave the queue without a consumer.
 pub async fn supervise(
     redis: ConnectionManager,
+    pubsub: redis::Client,
     queue: QueueClient,
     runner: Arc<Runner>,
-    name: String,
-    concurrency: usize,
+    (name, concurrency): (String, usize),
     settings: WorkerSettings,
     shutdown: CancellationToken,
 ) {
@@ -60,9 +60,12 @@ pub async fn supervise(
             .lock_tasks(false);
         let workers_set = config.workers_set();
         let storage = RedisStorage::<Delivery>::new(redis.clone()).with_config(config);
+        let (wake, woken) = futures::channel::mpsc::unbounded();
+        let listener = tokio::spawn(forward_wakeups(pubsub.clone(), queue.wake_channel(&name), wake));
+        let strategy = Strategy::new().stream(woken).interval(settings.poll_interval);
         let stop = shutdown.clone();
         let consumer = WorkerBuilder::new(worker_name.as_str())
-            .backend(storage.poll_with_interval(settings.poll_interval))
+            .backend(storage.poll_with_strategy(strategy))
             .concurrency(concurrency.max(1))
             .data(Arc::clone(&runner))
             .build(run_delivery)
@@ -74,6 +77,7 @@ pub async fn supervise(
             outcome = consumer => outcome.map_err(|err| err.to_string()),
             stall = watchdog(redis.clone(), workers_set, worker_name.clone(), &settings) => Err(stall),
         };
+        listener.abort();
         if shutdown.is_cancelled() {
             break;
         }
@@ -89,6 +93,28 @@ pub async fn supervise(
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+    }
+}
+
+/// Turns the queue's wake-up announcements into polls of its consumer, resubscribing after a
+/// lost connection; the consumer's timed poll covers any gap.
+async fn forward_wakeups(
+    pubsub: redis::Client,
+    channel: String,
+    wake: futures::channel::mpsc::UnboundedSender<()>,
+) {
+    loop {
+        if let Ok(mut subscription) = pubsub.get_async_pubsub().await
+            && subscription.subscribe(&channel).await.is_ok()
+        {
+            let mut messages = subscription.on_message();
+            while messages.next().await.is_some() {
+                if wake.unbounded_send(()).is_err() {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -39,9 +39,11 @@ pub fn process_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     db: DatabaseConnection,
     redis: ConnectionManager,
+    pubsub: redis::Client,
     queue: QueueClient,
     settings: WorkerSettings,
     env: Arc<JobEnv>,
@@ -66,10 +68,10 @@ pub async fn run(
     for (name, concurrency) in &settings.queues {
         tasks.spawn(consume::supervise(
             redis.clone(),
+            pubsub.clone(),
             queue.clone(),
             Arc::clone(&runner),
-            name.clone(),
-            *concurrency,
+            (name.clone(), *concurrency),
             settings.clone(),
             shutdown.clone(),
         ));

@@ -69,16 +69,30 @@ pub async fn acquire(
     Ok(taken.rows_affected == 1)
 }
 
-/// Extends the drain's lease and returns the endpoint as it now is; `None` when the lane was
-/// lost (the lease expired and another drain took it) or the endpoint is gone.
+/// Returns the endpoint as it now is while the drain `token` holds its lane, extending the
+/// lease once half of it has run; `None` when the lane was lost (the lease expired and
+/// another drain took it) or the endpoint is gone. A drain asks before every batch, so the
+/// lease is written only now and then: rewriting one row per batch would leave a busy
+/// endpoint's row a long chain of dead versions.
 pub async fn hold(
     db: &impl ConnectionTrait,
     endpoint_id: &str,
     token: &str,
     ttl: Duration,
 ) -> DomainResult<Option<webhook_endpoints::Model>> {
+    let Some(endpoint) = webhook_endpoints::Entity::find_by_id(endpoint_id).one(db).await? else {
+        return Ok(None);
+    };
+    if endpoint.lane_token.as_deref() != Some(token) {
+        return Ok(None);
+    }
+    let half = chrono::Duration::from_std(ttl / 2).unwrap_or_else(|_| chrono::Duration::seconds(30));
+    if endpoint.lane_until.is_some_and(|until| until - Utc::now() > half) {
+        return Ok(Some(endpoint));
+    }
+    let renewed = until(ttl);
     let held = webhook_endpoints::Entity::update_many()
-        .col_expr(webhook_endpoints::Column::LaneUntil, Expr::value(until(ttl)))
+        .col_expr(webhook_endpoints::Column::LaneUntil, Expr::value(renewed))
         .filter(webhook_endpoints::Column::Id.eq(endpoint_id))
         .filter(webhook_endpoints::Column::LaneToken.eq(token))
         .exec(db)
@@ -86,7 +100,7 @@ pub async fn hold(
     if held.rows_affected == 0 {
         return Ok(None);
     }
-    Ok(webhook_endpoints::Entity::find_by_id(endpoint_id).one(db).await?)
+    Ok(Some(webhook_endpoints::Model { lane_until: Some(renewed), ..endpoint }))
 }
 
 /// Frees the lane, if the drain still holds it.
