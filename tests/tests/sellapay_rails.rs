@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
+use ultra_domain::runtime_config::RuntimeConfig;
 use ultra_entity::{jobs, ledger_accounts};
 use ultra_tests::{
     LiveWorld, MERCHANT_EMAIL,
@@ -24,6 +25,12 @@ struct Kenya {
 impl Kenya {
     async fn start() -> Self {
         let world = LiveWorld::start_with(&["mpesa", "bank"]).await;
+        // Answers wait for the rail's outcome; a loaded test machine gets more time than the
+        // default five seconds, so the assertions below see the outcome, not `pending`.
+        let db = world.app.db.connect().await;
+        RuntimeConfig::set(&db, "sellapay", json!({ "waitSeconds": 15 }), None).await.unwrap();
+        // The API caches runtime config for two seconds.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
         let keys = create_key(&world.app, &world.merchant, "kenya").await;
         let token = access_token(&world.app, &keys).await;
         Self { world, keys, token }

@@ -9,6 +9,8 @@ use ultra_domain::{
     provider_configs::{self, Provider},
 };
 
+use ultra_entity::provider_configs as provider_configs_rows;
+
 use crate::{
     AppState,
     http::error::{ApiError, ApiResult},
@@ -96,17 +98,17 @@ pub fn sellapay_error(err: DomainError) -> ApiError {
     }
 }
 
-/// Refuses a request for a rail the operator has not set up: the seed's 503, retry later.
+/// The configuration a rail runs on for this merchant; a rail the operator has not set up, or
+/// has disabled, is the seed's 503: retry later.
 pub async fn require_rail(
     state: &AppState,
     provider: Provider,
     merchant_id: &str,
     what: &str,
-) -> ApiResult<()> {
-    let ready =
-        provider_configs::effective(&state.db, provider, merchant_id).await?.is_some_and(|c| c.enabled);
-    if ready {
-        return Ok(());
+) -> ApiResult<provider_configs_rows::Model> {
+    let config = provider_configs::effective(&state.db, provider, merchant_id).await?;
+    if let Some(config) = config.filter(|c| c.enabled) {
+        return Ok(config);
     }
     Err(ApiError::with_body(
         StatusCode::SERVICE_UNAVAILABLE,

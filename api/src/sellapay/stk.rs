@@ -12,7 +12,7 @@ use ultra_domain::{
     audit::{self, AuditEvent},
     money::major_number,
     payments::NewPayment,
-    provider_configs::{self, Provider},
+    provider_configs::Provider,
     sellapay_transactions,
 };
 use ultra_entity::{payments as payment_rows, sellapay_transactions::TransactionKind};
@@ -25,11 +25,7 @@ use super::{
 };
 use crate::{
     AppState,
-    http::{
-        client::actor,
-        error::{ApiError, ApiResult},
-        json_body::JsonBody,
-    },
+    http::{client::actor, error::ApiResult, json_body::JsonBody},
 };
 
 /// The seed's limit on `reference`.
@@ -85,10 +81,7 @@ impl SellapayStkApi {
         let amount_minor = whole_shillings(&request.amount)?;
         let reference = optional_text("reference", request.reference, REFERENCE_LIMIT)?;
         let description = optional_text("description", request.description, DESCRIPTION_LIMIT)?;
-        require_rail(&state, Provider::Mpesa, &merchant.id, "M-Pesa payments").await?;
-        let config = provider_configs::effective(&state.db, Provider::Mpesa, &merchant.id)
-            .await?
-            .ok_or_else(|| ApiError::internal("the M-Pesa configuration vanished"))?;
+        let config = require_rail(&state, Provider::Mpesa, &merchant.id, "M-Pesa payments").await?;
         let runtime = state.runtime.current().await?;
         let expiry =
             chrono::Duration::seconds(i64::try_from(runtime.payment_expiry_seconds).unwrap_or(i64::MAX / 2));

@@ -8,7 +8,17 @@ pub mod payouts;
 pub mod refunds;
 pub mod webhooks;
 
+use chrono::Duration as TimeDelta;
+
 use crate::registry::Registry;
+
+/// Seconds before the n-th scheduled status query of a payment or payout: often at first, when
+/// most customers confirm and most transfers settle, then once a minute (MVola asks for no
+/// more than one poll every 3 seconds).
+fn poll_delay(round: u32) -> TimeDelta {
+    const DELAYS: [i64; 6] = [3, 5, 10, 15, 30, 60];
+    TimeDelta::seconds(DELAYS[(round.saturating_sub(1) as usize).min(DELAYS.len() - 1)])
+}
 
 pub fn register_all(registry: &mut Registry) {
     registry.register::<maintenance::PurgeIdempotencyKeys>();

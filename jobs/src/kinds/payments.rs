@@ -18,7 +18,10 @@ use ultra_entity::{
 };
 use ultra_providers::{Collection, CollectionState, Initiated, ProviderError, StatusQuery};
 
-use super::adapters::{adapter_for, callback_url};
+use super::{
+    adapters::{adapter_for, callback_url},
+    poll_delay,
+};
 use crate::{
     enqueue::{Enqueued, NewJob, enqueue},
     job::{Completed, Job, JobContext, JobError, Outbox},
@@ -70,13 +73,6 @@ pub struct CheckPayment {
     pub payment_id: String,
     #[serde(flatten)]
     pub trigger: Trigger,
-}
-
-/// Seconds before each poll: often at first, when most customers confirm, then once a minute
-/// (MVola asks for no more than one poll every 3 seconds).
-fn poll_delay(round: u32) -> TimeDelta {
-    const DELAYS: [i64; 6] = [3, 5, 10, 15, 30, 60];
-    TimeDelta::seconds(DELAYS[(round.saturating_sub(1) as usize).min(DELAYS.len() - 1)])
 }
 
 async fn load(ctx: &JobContext, id: &str) -> Result<payment_rows::Model, JobError> {

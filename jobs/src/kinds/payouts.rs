@@ -5,14 +5,17 @@
 //! URL and offers nothing to ask; bank payouts go through the bank rail, whose unsigned
 //! callback is only a hint to ask it.
 
-use chrono::{Duration as TimeDelta, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use ultra_domain::payouts;
 use ultra_entity::payouts::{self as payout_rows, PayoutKind, PayoutStatus};
 use ultra_providers::{PayoutOrder, PayoutState, ProviderError};
 
-use super::adapters::{payout_adapter_for, payout_result_url};
+use super::{
+    adapters::{payout_adapter_for, payout_result_url},
+    poll_delay,
+};
 use crate::{
     enqueue::NewJob,
     job::{Completed, Job, JobContext, JobError, Outbox},
@@ -53,12 +56,6 @@ pub struct CheckPayout {
     pub payout_id: String,
     #[serde(flatten)]
     pub trigger: PayoutTrigger,
-}
-
-/// Seconds before each status query: often at first, then once a minute.
-fn poll_delay(round: u32) -> TimeDelta {
-    const DELAYS: [i64; 6] = [3, 5, 10, 15, 30, 60];
-    TimeDelta::seconds(DELAYS[(round.saturating_sub(1) as usize).min(DELAYS.len() - 1)])
 }
 
 /// A day of polling at one a minute; a transfer still unsettled after that needs an operator.
