@@ -10,7 +10,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    sea_query::Expr,
+    QueryTrait, sea_query::Expr,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
@@ -19,6 +19,7 @@ use ultra_entity::jobs::{self, JobStatus};
 use crate::{
     JobEnv, QueueClient,
     enqueue::{Enqueued, NewJob, dispatch_all, enqueue},
+    rows::CompletionWriter,
 };
 
 /// A kind of background work. The payload is the job itself, stored as JSON on the job row.
@@ -85,6 +86,7 @@ pub struct JobContext {
     pub env: Arc<JobEnv>,
     pub queue: QueueClient,
     outbox: Outbox,
+    completions: CompletionWriter,
 }
 
 /// Jobs a handler enqueued in its transaction, pushed once that transaction has committed.
@@ -105,6 +107,7 @@ impl Outbox {
 }
 
 impl JobContext {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: DatabaseConnection,
         job: jobs::Model,
@@ -113,6 +116,7 @@ impl JobContext {
         worker_id: String,
         env: Arc<JobEnv>,
         queue: QueueClient,
+        completions: CompletionWriter,
     ) -> Self {
         Self {
             db,
@@ -124,6 +128,7 @@ impl JobContext {
             env,
             queue,
             outbox: Outbox::default(),
+            completions,
         }
     }
 
@@ -137,9 +142,15 @@ impl JobContext {
     /// that owns the current push and while the job is not yet finished, so of two concurrent
     /// deliveries exactly one commits its effect.
     pub async fn complete(&self, db: &impl ConnectionTrait, result: Value) -> Result<Completed, JobError> {
+        let updated = self.completion(result).exec(db).await?;
+        if updated.rows_affected == 1 { Ok(Completed(())) } else { Err(JobError::AlreadyCompleted) }
+    }
+
+    /// The conditional update that records this run's success.
+    fn completion(&self, result: Value) -> sea_orm::UpdateMany<jobs::Entity> {
         let now = Utc::now();
         let log = self.attempt_log(now, None);
-        let updated = jobs::Entity::update_many()
+        jobs::Entity::update_many()
             .col_expr(jobs::Column::Status, Expr::value(JobStatus::Succeeded))
             .col_expr(jobs::Column::Attempts, Expr::value(self.attempt))
             .col_expr(jobs::Column::Result, Expr::value(result))
@@ -151,15 +162,14 @@ impl JobContext {
             .filter(jobs::Column::Id.eq(&self.job.id))
             .filter(jobs::Column::PushId.eq(&self.push_id))
             .filter(jobs::Column::Status.is_in([JobStatus::Queued, JobStatus::Running]))
-            .exec(db)
-            .await?;
-        if updated.rows_affected == 1 { Ok(Completed(())) } else { Err(JobError::AlreadyCompleted) }
     }
 
-    /// Records the job's completion with `result` and no other effect: one statement, with no
-    /// transaction around it, for handlers that found nothing to change.
+    /// Records the job's completion with `result` and no other effect, for handlers that found
+    /// nothing to change: one statement, committed together with other jobs' completions.
     pub async fn conclude(&self, result: Value) -> Result<Completed, JobError> {
-        self.complete(&self.db, result).await
+        let update = self.completion(result).build(self.db.get_database_backend());
+        let changed = self.completions.write(update).await?;
+        if changed == 1 { Ok(Completed(())) } else { Err(JobError::AlreadyCompleted) }
     }
 
     /// Runs `effect` in a write transaction and records the job's completion, with the effect's

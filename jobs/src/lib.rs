@@ -12,6 +12,7 @@ pub mod job;
 pub mod kinds;
 pub mod queue;
 pub mod registry;
+mod rows;
 pub mod runner;
 pub mod schedules;
 pub mod wait;

@@ -15,6 +15,7 @@ use crate::{
     job::{JobContext, JobError, attempt_log},
     queue::{Push, QueueClient},
     registry::Registry,
+    rows::{CompletionWriter, RowReader},
 };
 
 pub struct Runner {
@@ -24,6 +25,8 @@ pub struct Runner {
     pub worker_id: String,
     pub env: Arc<JobEnv>,
     progress: mpsc::UnboundedSender<Progress>,
+    rows: RowReader,
+    completions: CompletionWriter,
 }
 
 /// Why a delivery did not run its handler.
@@ -47,13 +50,15 @@ impl Runner {
     ) -> Arc<Self> {
         let (progress, batch) = mpsc::unbounded_channel();
         tokio::spawn(mark_running(db.clone(), worker_id.clone(), batch));
-        Arc::new(Self { db, queue, registry, worker_id, env, progress })
+        let rows = RowReader::new(db.clone());
+        let completions = CompletionWriter::new(db.clone());
+        Arc::new(Self { db, queue, registry, worker_id, env, progress, rows, completions })
     }
 
     /// Runs the delivery `push_id` of job `job_id`. An `Err` means the outcome could not be
     /// recorded (the database is unreachable), and apalis should deliver it again later.
     pub async fn execute(&self, job_id: &str, push_id: &str) -> Result<Option<Skipped>, JobError> {
-        let Some(job) = jobs::Entity::find_by_id(job_id).one(&self.db).await? else {
+        let Some(job) = self.rows.read(job_id).await? else {
             tracing::warn!(job_id, "delivery for a job that does not exist");
             return Ok(Some(Skipped::UnknownJob));
         };
@@ -84,6 +89,7 @@ impl Runner {
             self.worker_id.clone(),
             Arc::clone(&self.env),
             self.queue.clone(),
+            self.completions.clone(),
         );
         let clock = Instant::now();
         let outcome = match self.registry.get(&kind) {
