@@ -37,3 +37,33 @@ pub async fn until_finished(
     }
     Ok(job)
 }
+
+/// How often a waiting request looks at the job's resource once the job is done.
+const SETTLE_POLL: Duration = Duration::from_millis(100);
+
+/// Waits up to `timeout` for job `job_id`, then for the resource it works on to settle: a job
+/// that hands work to a provider ends before the provider answers. `load` reads the resource
+/// and says whether it is final; the last value read is returned, settled or not.
+pub async fn until_settled<T, F, Fut>(
+    db: &DatabaseConnection,
+    redis: &redis::Client,
+    queue: &QueueClient,
+    job_id: &str,
+    timeout: Duration,
+    load: F,
+) -> Result<T, ultra_domain::DomainError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(T, bool), ultra_domain::DomainError>>,
+{
+    let deadline = Instant::now() + timeout;
+    until_finished(db, redis, queue, job_id, timeout).await?;
+    loop {
+        let (resource, settled) = load().await?;
+        let now = Instant::now();
+        if settled || now >= deadline {
+            return Ok(resource);
+        }
+        tokio::time::sleep(SETTLE_POLL.min(deadline - now)).await;
+    }
+}

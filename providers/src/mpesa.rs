@@ -87,8 +87,7 @@ impl Mpesa {
         token_answer(answer, Duration::from_secs(3599))
     }
 
-    /// Daraja refuses a stale token with 404 `404.001.03` as often as with 401, so both get a
-    /// fresh token and one more try.
+    /// A stale token gets a fresh one and one more try, however Daraja says it.
     async fn post(&self, path: &str, body: &Value) -> Result<Answer, ProviderError> {
         let url = format!("{}{path}", self.base);
         self.client
@@ -96,11 +95,7 @@ impl Mpesa {
                 &self.token_key,
                 || self.fetch_token(),
                 |token| self.client.send(self.client.http.post(&url).bearer_auth(token).json(body)),
-                |answer| {
-                    answer.status == StatusCode::UNAUTHORIZED
-                        || error_of(answer).0.starts_with("404.001.")
-                        || error_of(answer).0.starts_with("401.")
-                },
+                |answer| answer.status == StatusCode::UNAUTHORIZED || is_token_refusal(&error_of(answer).0),
             )
             .await
     }
@@ -123,14 +118,7 @@ impl Mpesa {
         {
             return ProviderError::Unavailable(format!("{code} {message}"));
         }
-        // Daraja answers a wrong shortcode or password with HTTP 500 `500.001.1001`, the code it
-        // also uses for "still processing": the message tells them apart.
-        if code == STILL_PROCESSING
-            && (message.contains("Wrong credentials") || message.contains("does not exist"))
-        {
-            return ProviderError::Credentials(message);
-        }
-        if code.starts_with("404.001.") || code.starts_with("401.") {
+        if is_merchant_refusal(&code, &message) || is_token_refusal(&code) {
             return ProviderError::Credentials(message);
         }
         if answer.status.is_client_error() {
@@ -153,10 +141,7 @@ impl Mpesa {
             return stk_result(&answer);
         }
         let (code, message) = error_of(&answer);
-        if code == STILL_PROCESSING
-            && !message.contains("Wrong credentials")
-            && !message.contains("does not exist")
-        {
+        if code == STILL_PROCESSING && !is_merchant_refusal(&code, &message) {
             return Ok(CollectionState::Pending);
         }
         if code == "400.002.02" && message.contains("CheckoutRequestID") {
@@ -186,6 +171,17 @@ fn stk_result(answer: &Answer) -> Result<CollectionState, ProviderError> {
         "1037" | "1019" => CollectionState::Expired,
         _ => CollectionState::Failed { reason: format!("{description} ({code})") },
     })
+}
+
+/// A token Daraja no longer takes, which it says with 404 `404.001.03` as often as with 401.
+fn is_token_refusal(code: &str) -> bool {
+    code.starts_with("404.001.") || code.starts_with("401.")
+}
+
+/// Daraja answers a wrong shortcode or password with HTTP 500 `500.001.1001`, the code it also
+/// uses for "still processing": the message tells them apart.
+fn is_merchant_refusal(code: &str, message: &str) -> bool {
+    code == STILL_PROCESSING && (message.contains("Wrong credentials") || message.contains("does not exist"))
 }
 
 /// Daraja's error envelope, whose keys some answers capitalise (§4, errors).

@@ -140,6 +140,19 @@ impl TestDb {
         db
     }
 
+    /// A fresh database with the admin and the merchant every test logs in as.
+    pub async fn seeded() -> Self {
+        let db = Self::new().await;
+        db.create_user(
+            ADMIN_EMAIL,
+            Some(ADMIN_PASSWORD),
+            "admin",
+            &["--super-admin", "--tier", "enterprise"],
+        );
+        db.create_user(MERCHANT_EMAIL, Some(MERCHANT_PASSWORD), "user", &["--tier", "pro-plus"]);
+        db
+    }
+
     pub async fn connect(&self) -> DatabaseConnection {
         ultra_domain::db::connect(&self.url, 30).await.expect("connect to the test database")
     }
@@ -253,14 +266,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let db = TestDb::new().await;
-        db.create_user(
-            ADMIN_EMAIL,
-            Some(ADMIN_PASSWORD),
-            "admin",
-            &["--super-admin", "--tier", "enterprise"],
-        );
-        db.create_user(MERCHANT_EMAIL, Some(MERCHANT_PASSWORD), "user", &["--tier", "pro-plus"]);
+        let db = TestDb::seeded().await;
         let redis_prefix = unique("test:") + ":";
         let api = start_api(&db, &redis_prefix, &[]).await;
         Self { db, api, redis_prefix, client: reqwest::Client::new() }

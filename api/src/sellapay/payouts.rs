@@ -329,17 +329,13 @@ async fn send(state: &AppState, merchant_id: &str, new: NewPayout) -> ApiResult<
     txn.commit().await?;
     let job = enqueued.dispatch(&state.queue).await;
     let wait = Duration::from_secs(state.runtime.current().await?.sellapay.wait_seconds);
-    let deadline = tokio::time::Instant::now() + wait;
-    ultra_jobs::wait::until_finished(&state.db, &state.pubsub, &state.queue, &job.id, wait).await?;
     // The job ends once the rail has the payout; its outcome may come a little later.
-    loop {
-        let payout = payouts::find(&state.db, &payout.id).await?;
-        if payout.status.is_final() || tokio::time::Instant::now() >= deadline {
-            return Ok(payout);
-        }
-        tokio::time::sleep(SETTLE_POLL.min(deadline - tokio::time::Instant::now())).await;
-    }
+    let payout =
+        ultra_jobs::wait::until_settled(&state.db, &state.pubsub, &state.queue, &job.id, wait, || async {
+            let payout = payouts::find(&state.db, &payout.id).await?;
+            let settled = payout.status.is_final();
+            Ok((payout, settled))
+        })
+        .await?;
+    Ok(payout)
 }
-
-/// How often a waiting request looks at its payout once the job is done.
-const SETTLE_POLL: Duration = Duration::from_millis(100);

@@ -77,15 +77,16 @@ async fn addressed_payout(state: &AppState, payout_id: &str, token: &str) -> Api
         .ok_or_else(|| ApiError::not_found("callback"))
 }
 
-/// Enqueues a look at an open payout; `unique_key` makes repeats of one callback one job.
+/// Enqueues a look at an open payout, and says whether it did; `unique_key` makes repeats of
+/// one callback one job.
 async fn check_payout(
     state: &AppState,
     payout: &payout_rows::Model,
     trigger: PayoutTrigger,
     unique_key: String,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     if payout.status.is_final() {
-        return Ok(());
+        return Ok(false);
     }
     let job = CheckPayout { payout_id: payout.id.clone(), trigger };
     enqueue_now(
@@ -97,7 +98,7 @@ async fn check_payout(
             .unique_key(unique_key),
     )
     .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// What Daraja expects back from a callback receiver.
@@ -265,12 +266,9 @@ impl CallbacksApi {
         _body: Json<Value>,
     ) -> ApiResult<Reply<CallbackAck>> {
         let payout = addressed_payout(&state, &payout_id.0, &token.0).await?;
-        if payout.status.is_final() {
-            return Ok(ack("ignored"));
-        }
         let window = Utc::now().timestamp() / HINT_WINDOW_SECONDS;
         let key = format!("payout:{}:callback:{window}", payout.id);
-        check_payout(&state, &payout, PayoutTrigger::Callback, key).await?;
-        Ok(ack("checking"))
+        let checking = check_payout(&state, &payout, PayoutTrigger::Callback, key).await?;
+        Ok(ack(if checking { "checking" } else { "ignored" }))
     }
 }

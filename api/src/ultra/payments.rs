@@ -11,6 +11,7 @@ use poem_openapi::{
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use ultra_domain::{
+    DomainError,
     audit::{self, AuditEvent},
     money::{format_amount, parse_amount},
     msisdn,
@@ -437,26 +438,19 @@ async fn answer_after_wait(
     job: jobs::Model,
     wait: std::time::Duration,
 ) -> ApiResult<Reply<PaymentAccepted, 202>> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let job = ultra_jobs::wait::until_finished(&state.db, &state.pubsub, &state.queue, &job.id, wait)
-        .await?
-        .unwrap_or(job);
     let payment_id =
         job.resource_id.clone().ok_or_else(|| ApiError::internal("payment job without its payment"))?;
-    let payment = loop {
-        let payment = payment_rows::Entity::find_by_id(payment_id.as_str())
-            .one(&state.db)
-            .await?
-            .ok_or_else(|| ApiError::not_found("payment"))?;
-        if payment.status != PaymentStatus::Pending || tokio::time::Instant::now() >= deadline {
-            break payment;
-        }
-        tokio::time::sleep(SETTLE_POLL.min(deadline - tokio::time::Instant::now())).await;
-    };
+    let payment =
+        ultra_jobs::wait::until_settled(&state.db, &state.pubsub, &state.queue, &job.id, wait, || async {
+            let payment = payment_rows::Entity::find_by_id(payment_id.as_str())
+                .one(&state.db)
+                .await?
+                .ok_or(DomainError::NotFound("payment"))?;
+            let settled = payment.status != PaymentStatus::Pending;
+            Ok((payment, settled))
+        })
+        .await?;
     let job = jobs::Entity::find_by_id(job.id.as_str()).one(&state.db).await?.unwrap_or(job);
     Ok(Reply::new(PaymentAccepted { payment: payment.into(), job: JobRef::from(&job) })
         .with_header("Preference-Applied", format!("wait={}", wait.as_secs())))
 }
-
-/// How often a waiting request looks at its payment once the job is done.
-const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
