@@ -96,6 +96,9 @@ pub async fn run(
             config
                 .airtel_callback_url
                 .get_or_insert_with(|| format!("http://{}/api/v1/callbacks/airtel", api.api_addr));
+            config
+                .onepipe_webhook_url
+                .get_or_insert_with(|| format!("http://{}/api/v1/callbacks/onepipe", api.api_addr));
             ultra_sandbox::serve(&sandbox.sandbox_addr, config, shutdown.clone().cancelled_owned())
                 .await
                 .map_err(anyhow::Error::from)
@@ -181,7 +184,11 @@ async fn laptop_webhooks(db: &DatabaseConnection) -> anyhow::Result<()> {
 
 /// The settings that point `provider` at the embedded sandbox, with the credentials it accepts.
 fn sandbox_settings(provider: Provider, sandbox: &SandboxArgs) -> BTreeMap<String, String> {
-    let base_url = format!("http://{}", sandbox.sandbox_addr);
+    let base_url = match provider {
+        // VTpass serves its API under `/api`, as the sandbox does.
+        Provider::Vtpass => format!("http://{}/api", sandbox.sandbox_addr),
+        _ => format!("http://{}", sandbox.sandbox_addr),
+    };
     let client_id = sandbox.sandbox_client_id.clone();
     let secret = sandbox.sandbox_client_secret.clone();
     let pairs: Vec<(&str, String)> = match provider {
@@ -215,6 +222,13 @@ fn sandbox_settings(provider: Provider, sandbox: &SandboxArgs) -> BTreeMap<Strin
             ("securityCredential", "sandbox-credential".to_owned()),
         ],
         Provider::Bank => vec![("clientId", client_id), ("clientSecret", secret)],
+        // The sandbox takes its client id as both VTpass's API key and its public key.
+        Provider::Vtpass => {
+            vec![("apiKey", client_id.clone()), ("publicKey", client_id), ("secretKey", secret)]
+        }
+        Provider::Onepipe => {
+            vec![("apiKey", client_id), ("clientSecret", secret), ("mockMode", "Inspect".to_owned())]
+        }
     };
     std::iter::once(("baseUrl".to_owned(), base_url))
         .chain(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)))

@@ -197,6 +197,10 @@ pub struct SandboxArgs {
     /// When set, Airtel callbacks carry `hash`, an HMAC-SHA256 under this key.
     #[arg(long, env = "ULTRA_SANDBOX_AIRTEL_CALLBACK_KEY", hide_env_values = true)]
     pub sandbox_airtel_callback_key: Option<String>,
+    /// Where OnePipe transaction notifications go: OnePipe takes it once per app. Unset,
+    /// OnePipe sends none; `ultra dev` points it at its own API.
+    #[arg(long, env = "ULTRA_SANDBOX_ONEPIPE_WEBHOOK_URL")]
+    pub sandbox_onepipe_webhook_url: Option<String>,
     /// How long the simulated customer takes to answer.
     #[arg(long, env = "ULTRA_SANDBOX_SETTLE_MS", default_value_t = 1000)]
     pub sandbox_settle_ms: u64,
@@ -213,6 +217,7 @@ impl SandboxArgs {
             orange_merchant_key: self.sandbox_orange_merchant_key.clone(),
             airtel_callback_url: self.sandbox_airtel_callback_url.clone().filter(|url| !url.is_empty()),
             airtel_callback_key: self.sandbox_airtel_callback_key.clone().filter(|key| !key.is_empty()),
+            onepipe_webhook_url: self.sandbox_onepipe_webhook_url.clone().filter(|url| !url.is_empty()),
             settle_delay: std::time::Duration::from_millis(self.sandbox_settle_ms),
             stall: std::time::Duration::from_millis(self.sandbox_stall_ms),
         }

@@ -14,6 +14,10 @@ use crate::{
         rate_limit::{IpRule, RateLimit, TokenRule},
         request_context::RequestContext,
     },
+    maxtera::{
+        LOGIN_PATH, REGISTER_PATH, auth::MaxteraAuthApi, purchases::MaxteraPurchasesApi,
+        strip_trailing_slash, transactions::MaxteraTransactionsApi, wallet::MaxteraWalletApi,
+    },
     sellapay::{
         AUTHORIZE_PATH, SellapayApi, payouts::SellapayPayoutsApi, stk::SellapayStkApi,
         transactions::SellapayTransactionsApi,
@@ -48,10 +52,14 @@ type Apis = (
     WebhooksApi,
     ApiKeysApi,
     SellapayApis,
+    MaxteraApis,
 );
 
 /// The Sellapay surface's operations, one element of [`Apis`] (a tuple holds at most 16).
 type SellapayApis = (SellapayApi, SellapayStkApi, SellapayPayoutsApi, SellapayTransactionsApi);
+
+/// The Maxtera surface's operations, one element of [`Apis`].
+type MaxteraApis = (MaxteraAuthApi, MaxteraWalletApi, MaxteraPurchasesApi, MaxteraTransactionsApi);
 
 fn service(server_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
@@ -70,6 +78,7 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             WebhooksApi,
             ApiKeysApi,
             (SellapayApi, SellapayStkApi, SellapayPayoutsApi, SellapayTransactionsApi),
+            (MaxteraAuthApi, MaxteraWalletApi, MaxteraPurchasesApi, MaxteraTransactionsApi),
         ),
         "Ultra",
         env!("CARGO_PKG_VERSION"),
@@ -97,6 +106,8 @@ pub fn route(state: AppState) -> impl Endpoint {
         |config: &ultra_domain::runtime_config::RuntimeConfig| config.sellapay.authorize_rate_limit;
     let sellapay_limit =
         |config: &ultra_domain::runtime_config::RuntimeConfig| config.sellapay.token_rate_limit;
+    let maxtera_auth_limit =
+        |config: &ultra_domain::runtime_config::RuntimeConfig| config.maxtera.auth_rate_limit;
     let rate_limits = RateLimit::new(
         vec![
             IpRule { name: "login", method: Method::POST, path: "/api/v1/auth/login", rule: login_limit },
@@ -112,6 +123,13 @@ pub fn route(state: AppState) -> impl Endpoint {
                 path: AUTHORIZE_PATH,
                 rule: authorize_limit,
             },
+            IpRule {
+                name: "maxtera-auth",
+                method: Method::POST,
+                path: REGISTER_PATH,
+                rule: maxtera_auth_limit,
+            },
+            IpRule { name: "maxtera-auth", method: Method::POST, path: LOGIN_PATH, rule: maxtera_auth_limit },
         ],
         vec![TokenRule {
             name: "sellapay-token",
@@ -124,6 +142,7 @@ pub fn route(state: AppState) -> impl Endpoint {
         .nest("/", api)
         .at("/api/v1/openapi.json", spec)
         .nest("/docs", docs)
+        .before(|req| async move { Ok(strip_trailing_slash(req)) })
         .with(rate_limits)
         .with(CookieJarManager::new())
         .with(CatchPanic::new().with_handler(|_| ApiError::internal("handler panicked").into_response()))

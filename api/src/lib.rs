@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod http;
+pub mod maxtera;
 pub mod sellapay;
 pub mod state;
 pub mod ultra;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use ultra_entity::{
@@ -32,6 +33,10 @@ pub struct Claims {
 /// The `scope` custom claim of tokens that belong to one surface only: a Sellapay token, issued
 /// by `authorize` for an API key, opens the Sellapay surface and nothing else.
 pub const SELLAPAY_SCOPE: &str = "sellapay";
+/// Maxtera's `access` tokens open the Maxtera surface; its `refresh` tokens open nothing and
+/// are good for one refresh.
+pub const MAXTERA_SCOPE: &str = "maxtera";
+pub const MAXTERA_REFRESH_SCOPE: &str = "maxtera-refresh";
 
 impl Claims {
     pub fn scope(&self) -> Option<&str> {
@@ -140,6 +145,21 @@ pub async fn authenticate(
         }
         _ => None,
     })
+}
+
+/// Spends a single-use token: revokes it if it is still active and returns its user. Of two
+/// concurrent redemptions of one token exactly one gets the user; a spent, revoked or expired
+/// token gets `None`.
+pub async fn redeem(db: &impl ConnectionTrait, claims: &Claims) -> DomainResult<Option<users::Model>> {
+    let Some((token, user)) = authenticate(db, claims).await? else { return Ok(None) };
+    let spent = tokens::Entity::update_many()
+        .col_expr(tokens::Column::Status, Expr::value(TokenStatus::Revoked))
+        .col_expr(tokens::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(tokens::Column::Id.eq(&token.id))
+        .filter(tokens::Column::Status.eq(TokenStatus::Active))
+        .exec(db)
+        .await?;
+    Ok((spent.rows_affected == 1).then_some(user))
 }
 
 pub async fn revoke(db: &impl ConnectionTrait, token: tokens::Model) -> DomainResult<tokens::Model> {

@@ -12,6 +12,7 @@ pub mod events;
 pub mod health;
 pub mod ids;
 pub mod ledger;
+pub mod maxtera;
 pub mod money;
 pub mod msisdn;
 pub mod passwords;

@@ -20,6 +20,12 @@ pub fn normalize(provider: Provider, raw: &str) -> DomainResult<String> {
         Provider::Bank => {
             return Err(DomainError::validation("provider", "bank transfers have no customer phone"));
         }
+        Provider::Vtpass | Provider::Onepipe => {
+            return Err(DomainError::validation(
+                "provider",
+                "VTpass and OnePipe serve Maxtera wallets, not payments",
+            ));
+        }
     };
     let valid = local.len() == 10
         && local.bytes().all(|b| b.is_ascii_digit())

@@ -29,6 +29,10 @@ pub enum Provider {
     Mpesa,
     /// The Kenyan bank-transfer rail that bank payouts go through.
     Bank,
+    /// The VTU aggregator (VTpass protocol) Maxtera buys airtime, data and bills from.
+    Vtpass,
+    /// OnePipe PayWithTransfer, through which Maxtera wallets are funded by bank transfer.
+    Onepipe,
 }
 
 /// The settings a provider takes; `required_live` must all be present before it can go live.
@@ -39,7 +43,8 @@ pub struct Spec {
 }
 
 impl Provider {
-    pub const ALL: [Self; 5] = [Self::Mvola, Self::Airtel, Self::Orange, Self::Mpesa, Self::Bank];
+    pub const ALL: [Self; 7] =
+        [Self::Mvola, Self::Airtel, Self::Orange, Self::Mpesa, Self::Bank, Self::Vtpass, Self::Onepipe];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -48,6 +53,8 @@ impl Provider {
             Self::Orange => "orange",
             Self::Mpesa => "mpesa",
             Self::Bank => "bank",
+            Self::Vtpass => "vtpass",
+            Self::Onepipe => "onepipe",
         }
     }
 
@@ -59,7 +66,9 @@ impl Provider {
     /// MSISDN, Airtel's OAuth client and country/currency headers, Orange WebPay's OAuth client
     /// and merchant key with its country path segment, Daraja's app credentials with the
     /// Lipa-na-M-Pesa shortcode and passkey (and, for B2C, the initiator and its encrypted
-    /// credential), and the bank rail's OAuth client.
+    /// credential), the bank rail's OAuth client, VTpass's API, public and secret keys (the
+    /// public key only for its GET calls), and OnePipe's API key and client secret with the
+    /// `mock_mode` its calls carry.
     pub fn spec(self) -> Spec {
         match self {
             Self::Mvola => Spec {
@@ -101,6 +110,16 @@ impl Provider {
                 settings: &["baseUrl", "clientId"],
                 secrets: &["clientSecret"],
                 required_live: &["baseUrl", "clientId", "clientSecret"],
+            },
+            Self::Vtpass => Spec {
+                settings: &["baseUrl", "apiKey", "publicKey"],
+                secrets: &["secretKey"],
+                required_live: &["baseUrl", "apiKey", "secretKey"],
+            },
+            Self::Onepipe => Spec {
+                settings: &["baseUrl", "mockMode"],
+                secrets: &["apiKey", "clientSecret"],
+                required_live: &["baseUrl", "apiKey", "clientSecret"],
             },
         }
     }
@@ -148,6 +167,7 @@ fn check_value(field: &str, value: &str) -> DomainResult<()> {
         "currency" if !(value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase())) => {
             invalid("must be an ISO 4217 code such as MGA")
         }
+        "mockMode" if !["Live", "Inspect"].contains(&value) => invalid("must be Live or Inspect"),
         _ => Ok(()),
     }
 }

@@ -76,6 +76,18 @@ pub fn capability(provider: Provider, mode: ProviderMode) -> Capability {
             partial: false,
             note: "The bank rail only pays out; it takes no payments to refund.",
         },
+        (ProviderMode::Live, Provider::Vtpass) => Capability {
+            supported: false,
+            mode: "manual",
+            partial: false,
+            note: "VTpass only sells airtime, data and bills; it takes no payments to refund.",
+        },
+        (ProviderMode::Live, Provider::Onepipe) => Capability {
+            supported: false,
+            mode: "manual",
+            partial: false,
+            note: "OnePipe transfers fund Maxtera wallets; they are not payments to refund.",
+        },
     }
 }
 

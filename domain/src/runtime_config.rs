@@ -36,6 +36,7 @@ pub struct RuntimeConfig {
     pub schedules: BTreeMap<String, String>,
     pub webhooks: WebhookSettings,
     pub sellapay: SellapaySettings,
+    pub maxtera: MaxteraSettings,
 }
 
 impl Default for RuntimeConfig {
@@ -51,6 +52,7 @@ impl Default for RuntimeConfig {
             schedules: BTreeMap::new(),
             webhooks: WebhookSettings::default(),
             sellapay: SellapaySettings::default(),
+            maxtera: MaxteraSettings::default(),
         }
     }
 }
@@ -148,6 +150,46 @@ impl Default for SellapaySettings {
             wait_seconds: 5,
         }
     }
+}
+
+/// The Maxtera surface's token lifetimes, purchase limits and wait.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct MaxteraSettings {
+    /// Lifetime of an `access` token; short, since a stolen one cannot be recalled by its holder.
+    pub access_token_seconds: u64,
+    /// Lifetime of a `refresh` token, which is good for one refresh only.
+    pub refresh_token_seconds: u64,
+    /// `POST auth/register/` and `auth/login/` requests per client IP and window.
+    pub auth_rate_limit: RateLimitRule,
+    /// How long a purchase or funding request waits for its outcome before answering
+    /// `pending`, so a fast aggregator's answer comes back in the response as the seed shows.
+    pub wait_seconds: u64,
+    /// Naira limits per request.
+    pub funding: AmountLimits,
+    pub airtime: AmountLimits,
+    pub bills: AmountLimits,
+}
+
+impl Default for MaxteraSettings {
+    fn default() -> Self {
+        Self {
+            access_token_seconds: 15 * 60,
+            refresh_token_seconds: 7 * 24 * 3600,
+            auth_rate_limit: RateLimitRule { limit: 10, window_seconds: 60 },
+            wait_seconds: 5,
+            funding: AmountLimits { min: 100, max: 1_000_000 },
+            airtime: AmountLimits { min: 50, max: 50_000 },
+            bills: AmountLimits { min: 500, max: 500_000 },
+        }
+    }
+}
+
+/// The least and most a single request may move, in whole units of the currency.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AmountLimits {
+    pub min: u64,
+    pub max: u64,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -11,6 +11,7 @@ mod m20261122_000006_webhooks;
 mod m20261122_000007_api_keys;
 mod m20261122_000008_payouts;
 mod m20261129_000009_sellapay_rails;
+mod m20261129_000010_maxtera;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_api_keys::Migration),
             Box::new(m20261122_000008_payouts::Migration),
             Box::new(m20261129_000009_sellapay_rails::Migration),
+            Box::new(m20261129_000010_maxtera::Migration),
         ]
     }
 }

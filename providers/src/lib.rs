@@ -1,6 +1,7 @@
 //! One HTTP adapter per payment provider, behind one trait per capability: [`Collect`] takes
-//! money from a customer, [`Refund`] gives it back, [`Payout`] sends a merchant's money out.
-//! Only workers call these; the API never does.
+//! money from a customer, [`Refund`] gives it back, [`Payout`] sends a merchant's money out,
+//! [`Purchase`] buys airtime, data and bills for a wallet owner and [`Fund`] lets one top up
+//! their wallet by bank transfer. Only workers call these; the API never does.
 //!
 //! An adapter is built per call from the provider configuration that applies (the merchant's
 //! own, else the global one) with [`Providers::adapter`]; what outlives a call (the HTTP client
@@ -11,15 +12,19 @@ mod airtel;
 mod bank;
 mod collection;
 mod error;
+mod funding;
 mod http;
 mod mpesa;
 mod mvola;
+mod onepipe;
 mod orange;
 mod payout;
+mod purchase;
 mod refund;
 mod settings;
 mod simulation;
 mod tokens;
+mod vtpass;
 
 use std::{sync::Arc, time::Duration};
 
@@ -27,14 +32,18 @@ pub use airtel::Airtel;
 pub use bank::Bank;
 pub use collection::{Collect, Collection, CollectionState, Initiated, StatusQuery};
 pub use error::ProviderError;
+pub use funding::{Fund, FundingOrder, FundingState, VirtualAccount};
 pub use mpesa::Mpesa;
 pub use mvola::Mvola;
+pub use onepipe::Onepipe;
 pub use orange::Orange;
 pub use payout::{Payout, PayoutOrder, PayoutState};
+pub use purchase::{BillerCheck, Purchase, PurchaseOrder, PurchaseState, Verification};
 pub use refund::{Refund, RefundRequest, RefundState};
 pub use settings::Settings;
 pub use simulation::Simulation;
 use tokens::TokenCache;
+pub use vtpass::{Vtpass, vtpass_request_id};
 
 /// What every adapter shares across calls: one connection pool and the tokens it was given.
 #[derive(Clone)]
@@ -66,6 +75,8 @@ impl Providers {
             "orange" => Adapter::Orange(Orange::new(client, &settings)?),
             "mpesa" => Adapter::Mpesa(Mpesa::new(client, &settings)?),
             "bank" => Adapter::Bank(Bank::new(client, &settings)?),
+            "vtpass" => Adapter::Vtpass(Vtpass::new(client, &settings)?),
+            "onepipe" => Adapter::Onepipe(Onepipe::new(client, &settings)?),
             other => return Err(ProviderError::Configuration(format!("unknown provider {other}"))),
         })
     }
@@ -79,6 +90,8 @@ pub enum Adapter {
     Orange(Orange),
     Mpesa(Mpesa),
     Bank(Bank),
+    Vtpass(Vtpass),
+    Onepipe(Onepipe),
 }
 
 impl Adapter {
@@ -89,18 +102,18 @@ impl Adapter {
             Self::Airtel(a) => a.initiate(collection).await,
             Self::Orange(a) => a.initiate(collection).await,
             Self::Mpesa(a) => a.initiate(collection).await,
-            Self::Bank(_) => Err(self.cannot("take payments")),
+            Self::Bank(_) | Self::Vtpass(_) | Self::Onepipe(_) => Err(self.cannot("take payments")),
         }
     }
 
     pub async fn status(&self, query: &StatusQuery<'_>) -> Result<CollectionState, ProviderError> {
         match self {
-            Self::Simulation(a) => a.status(query).await,
+            Self::Simulation(a) => Collect::status(a, query).await,
             Self::Mvola(a) => a.status(query).await,
             Self::Airtel(a) => a.status(query).await,
             Self::Orange(a) => a.status(query).await,
             Self::Mpesa(a) => a.status(query).await,
-            Self::Bank(_) => Err(self.cannot("take payments")),
+            Self::Bank(_) | Self::Vtpass(_) | Self::Onepipe(_) => Err(self.cannot("take payments")),
         }
     }
 
@@ -187,6 +200,49 @@ impl Adapter {
         }
     }
 
+    /// Checks a smartcard or meter number before selling to it.
+    pub async fn verify_biller(&self, check: &BillerCheck<'_>) -> Result<Verification, ProviderError> {
+        match self {
+            Self::Simulation(a) => a.verify(check).await,
+            Self::Vtpass(a) => a.verify(check).await,
+            _ => Err(self.cannot("sell airtime, data or bills")),
+        }
+    }
+
+    pub async fn purchase(&self, order: &PurchaseOrder<'_>) -> Result<PurchaseState, ProviderError> {
+        match self {
+            Self::Simulation(a) => a.purchase(order).await,
+            Self::Vtpass(a) => a.purchase(order).await,
+            _ => Err(self.cannot("sell airtime, data or bills")),
+        }
+    }
+
+    pub async fn requery_purchase(&self, request_id: &str) -> Result<PurchaseState, ProviderError> {
+        match self {
+            Self::Simulation(a) => a.requery(request_id).await,
+            Self::Vtpass(a) => a.requery(request_id).await,
+            _ => Err(self.cannot("sell airtime, data or bills")),
+        }
+    }
+
+    /// Opens the account a wallet owner transfers to; sending the same order again answers with
+    /// the same invoice.
+    pub async fn open_funding(&self, order: &FundingOrder<'_>) -> Result<FundingState, ProviderError> {
+        match self {
+            Self::Simulation(a) => a.open(order).await,
+            Self::Onepipe(a) => a.open(order).await,
+            _ => Err(self.cannot("fund wallets")),
+        }
+    }
+
+    pub async fn funding_status(&self, order: &FundingOrder<'_>) -> Result<FundingState, ProviderError> {
+        match self {
+            Self::Simulation(a) => Fund::status(a, order).await,
+            Self::Onepipe(a) => a.status(order).await,
+            _ => Err(self.cannot("fund wallets")),
+        }
+    }
+
     fn no_refunds(&self) -> ProviderError {
         ProviderError::Unsupported(format!("{} has no refund API", self.name()))
     }
@@ -203,6 +259,8 @@ impl Adapter {
             Self::Orange(_) => "orange",
             Self::Mpesa(_) => "mpesa",
             Self::Bank(_) => "bank",
+            Self::Vtpass(_) => "vtpass",
+            Self::Onepipe(_) => "onepipe",
         }
     }
 }

@@ -100,7 +100,7 @@ impl Provider for UssdPush {
         if let Some(key) = &app.config.airtel_callback_key {
             body["hash"] = json!(hash(key, &transaction));
         }
-        Some(Callback { method: Method::POST, url, body })
+        Some(Callback { method: Method::POST, url, body, headers: Vec::new() })
     }
 
     fn refunds(collection: &Collection<Self>) -> Vec<Value> {

@@ -7,8 +7,10 @@ use crate::{
     ledger::Ledger,
     mpesa::{B2cPayment, StkPush},
     mvola::MerchantPay,
+    onepipe::{Invoice, Registry},
     orange::WebPayment,
     tokens::Tokens,
+    vtpass::VtpassPurchase,
 };
 
 /// Everything the simulators share. Locks are never held across an `.await`, so plain mutexes
@@ -23,6 +25,9 @@ pub struct App {
     mpesa: Mutex<Ledger<StkPush>>,
     mpesa_b2c: Mutex<Ledger<B2cPayment>>,
     bank: Mutex<Ledger<BankTransfer>>,
+    vtpass: Mutex<Ledger<VtpassPurchase>>,
+    onepipe: Mutex<Ledger<Invoice>>,
+    onepipe_registry: Mutex<Registry>,
 }
 
 impl App {
@@ -37,6 +42,9 @@ impl App {
             mpesa: Mutex::default(),
             mpesa_b2c: Mutex::default(),
             bank: Mutex::default(),
+            vtpass: Mutex::default(),
+            onepipe: Mutex::default(),
+            onepipe_registry: Mutex::default(),
         })
     }
 
@@ -66,6 +74,19 @@ impl App {
 
     pub fn bank(&self) -> MutexGuard<'_, Ledger<BankTransfer>> {
         lock(&self.bank)
+    }
+
+    pub fn vtpass(&self) -> MutexGuard<'_, Ledger<VtpassPurchase>> {
+        lock(&self.vtpass)
+    }
+
+    pub fn onepipe(&self) -> MutexGuard<'_, Ledger<Invoice>> {
+        lock(&self.onepipe)
+    }
+
+    /// Taken after the OnePipe ledger when both are needed, never before.
+    pub fn onepipe_registry(&self) -> MutexGuard<'_, Registry> {
+        lock(&self.onepipe_registry)
     }
 }
 

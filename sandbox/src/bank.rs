@@ -96,7 +96,12 @@ impl Provider for BankTransfer {
             _ => "transfer.failed",
         };
         let body = json!({ "event": event, "data": transfer(collection, Self::status(&collection.phase)) });
-        Some(Callback { method: Method::POST, url: collection.details.callback_url.clone()?, body })
+        Some(Callback {
+            method: Method::POST,
+            url: collection.details.callback_url.clone()?,
+            body,
+            headers: Vec::new(),
+        })
     }
 }
 
@@ -293,7 +298,7 @@ impl Order {
             Value::Null => return Err(invalid("amount", "is required")),
             _ => return Err(invalid("amount", "must be a string or a number")),
         };
-        let cents = cents(&amount)
+        let cents = wire::hundredths(&amount)
             .filter(|cents| (1..=AMOUNT_LIMIT).contains(cents))
             .ok_or_else(|| invalid("amount", "must be 0.01 to 999999.00 KES with at most 2 decimals"))?;
         if required(body, "currency")? != "KES" {
@@ -355,17 +360,6 @@ fn required<'a>(body: &'a Value, field: &str) -> Result<&'a str, Reply> {
     }
 }
 
-/// Shillings with at most two decimals, from the exact text (never through a float), in cents.
-fn cents(text: &str) -> Option<u64> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, "00"));
-    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
-    if !all_digits(whole) || !all_digits(fraction) || fraction.len() > 2 {
-        return None;
-    }
-    let fraction: u64 = format!("{fraction:0<2}").parse().ok()?;
-    whole.parse::<u64>().ok()?.checked_mul(100)?.checked_add(fraction)
-}
-
 fn shillings(cents: u64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
@@ -392,15 +386,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn amounts_are_read_exactly_in_cents() {
-        assert_eq!(cents("5000"), Some(500_000));
-        assert_eq!(cents("5000.5"), Some(500_050));
-        assert_eq!(cents("0.01"), Some(1));
-        assert_eq!(cents("5000.505"), None);
-        assert_eq!(cents("5000."), None);
-        assert_eq!(cents(".5"), None);
-        assert_eq!(cents("-5"), None);
-        assert_eq!(cents("5e3"), None);
+    fn shillings_keep_two_decimals() {
         assert_eq!(shillings(500_050), "5000.50");
+        assert_eq!(shillings(7), "0.07");
     }
 }

@@ -16,6 +16,8 @@ pub struct Callback {
     pub method: Method,
     pub url: String,
     pub body: Value,
+    /// Headers beyond the JSON content type, such as a signature.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// Sends `callback` for the collection with provider handle `handle` in the background: a
@@ -28,13 +30,12 @@ pub fn deliver<P: Provider>(app: Arc<App>, handle: String, callback: Callback) {
             if let Some(collection) = P::ledger(&app).by_handle(&handle) {
                 collection.callbacks_sent += 1;
             }
-            let sent = app
-                .http
-                .request(callback.method.clone(), &callback.url)
-                .json(&callback.body)
-                .timeout(ATTEMPT_TIMEOUT)
-                .send()
-                .await;
+            let request =
+                callback.headers.iter().fold(
+                    app.http.request(callback.method.clone(), &callback.url),
+                    |request, (name, value)| request.header(*name, value),
+                );
+            let sent = request.json(&callback.body).timeout(ATTEMPT_TIMEOUT).send().await;
             match sent {
                 Ok(answer) if answer.status().is_success() => {
                     tracing::info!(provider = P::NAME, %handle, url = %callback.url, attempt, status = %answer.status(), "callback delivered");

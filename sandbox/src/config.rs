@@ -1,11 +1,13 @@
 use std::time::Duration;
 
-/// How the sandbox behaves. One set of credentials serves all three providers so that a
-/// developer configures each adapter with the same pair.
+/// How the sandbox behaves. One set of credentials serves every provider so that a developer
+/// configures each adapter with the same pair.
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
-    /// The only OAuth client id (MVola consumer key) accepted, for all three providers.
+    /// The only OAuth client id (MVola consumer key) accepted, for every provider; also VTpass's
+    /// `api-key` and `public-key` and OnePipe's API key.
     pub client_id: String,
+    /// Also VTpass's `secret-key` and OnePipe's client secret.
     pub client_secret: String,
     /// The WebPay merchant key an Orange order must carry (8 hex characters).
     pub orange_merchant_key: String,
@@ -14,6 +16,9 @@ pub struct SandboxConfig {
     pub airtel_callback_url: Option<String>,
     /// When set, Airtel callbacks carry `hash`, as with "Callback Authentication" enabled.
     pub airtel_callback_key: Option<String>,
+    /// Where OnePipe posts its transaction notifications: set once per app, so without it
+    /// OnePipe sends none.
+    pub onepipe_webhook_url: Option<String>,
     /// How long the simulated customer takes to answer the payment prompt.
     pub settle_delay: Duration,
     /// How long a stalling initiate call (test number `04`) hangs before answering.
@@ -28,6 +33,7 @@ impl Default for SandboxConfig {
             orange_merchant_key: "0a1b2c3d".to_owned(),
             airtel_callback_url: None,
             airtel_callback_key: None,
+            onepipe_webhook_url: None,
             settle_delay: Duration::from_secs(1),
             stall: Duration::from_secs(15),
         }

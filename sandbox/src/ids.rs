@@ -79,7 +79,21 @@ pub fn rail_reference() -> String {
     rand::rng().random_range(100_000_000_000..1_000_000_000_000u64).to_string()
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// `len` random decimal digits, the first never `0`: meter tokens, account numbers and the
+/// like, which are numbers in their owners' systems.
+pub fn digits(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len).map(|position| char::from(b'0' + rng.random_range(u8::from(position == 0)..10))).collect()
+}
+
+/// VTpass's `transactionId`: the Unix time in seconds and sixteen more digits, e.g.
+/// `17416102247366731230557150` (§5, IKEDC samples).
+pub fn vtpass_transaction_id() -> String {
+    format!("{}{}", Utc::now().timestamp(), digits(16))
+}
+
+/// The lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -103,6 +117,14 @@ mod tests {
         assert!(receipt[..3].bytes().all(|byte| byte.is_ascii_uppercase()), "{receipt}");
         assert_eq!(conversation_id().len(), "AG_20191219_00005797af5d7d75f652".len());
         assert!(daraja_request_id().ends_with("-1"));
+    }
+
+    #[test]
+    fn digit_strings_have_their_length_and_no_leading_zero() {
+        let number = digits(10);
+        assert_eq!(number.len(), 10);
+        assert!(number.bytes().all(|byte| byte.is_ascii_digit()) && !number.starts_with('0'), "{number}");
+        assert_eq!(vtpass_transaction_id().len(), 26);
     }
 
     #[test]

@@ -16,8 +16,10 @@ use crate::{
     bank::BankTransfer,
     mpesa::{B2cPayment, StkPush},
     mvola::MerchantPay,
+    onepipe::Invoice,
     orange::WebPayment,
     provider::Provider,
+    vtpass::VtpassPurchase,
 };
 
 pub fn routes(route: Route) -> Route {
@@ -40,6 +42,8 @@ fn transactions(Query(filter): Query<Filter>, Data(app): Data<&Arc<App>>) -> Jso
     summarize::<StkPush>(app, &filter, &mut found);
     summarize::<B2cPayment>(app, &filter, &mut found);
     summarize::<BankTransfer>(app, &filter, &mut found);
+    summarize::<VtpassPurchase>(app, &filter, &mut found);
+    summarize::<Invoice>(app, &filter, &mut found);
     found.sort_by_key(|(recorded_at, _)| *recorded_at);
     Json(Value::Array(found.into_iter().map(|(_, summary)| summary).collect()))
 }

@@ -1,8 +1,8 @@
 //! The provider sandbox: simulators of MVola, Airtel Money, Orange Money WebPay, Safaricom
-//! M-Pesa Daraja and a Kenyan bank-transfer rail that speak each provider's wire protocol
-//! (`providers.md` §1–4 and 7), all at the root of one port, so that an adapter's base URL is
-//! simply the sandbox's address. State lives in memory and is lost on restart. Test numbers
-//! choose each payment's fate (see `outcome`).
+//! M-Pesa Daraja, a Kenyan bank-transfer rail, VTpass and OnePipe that speak each provider's
+//! wire protocol (`providers.md` §1–7), all at the root of one port, so that an adapter's base
+//! URL is simply the sandbox's address (VTpass's with its `/api`). State lives in memory and is
+//! lost on restart. Test numbers choose each payment's fate (see `outcome`).
 
 mod airtel;
 mod app;
@@ -15,10 +15,12 @@ mod inspect;
 mod ledger;
 mod mpesa;
 mod mvola;
+mod onepipe;
 mod orange;
 mod outcome;
 mod provider;
 mod tokens;
+mod vtpass;
 mod wire;
 
 use std::{future::Future, time::Duration};
@@ -43,6 +45,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let routes = Route::new().at("/healthz", get(healthz));
     let routes = mvola::routes(airtel::routes(orange::routes(mpesa::routes(bank::routes(routes)))));
+    let routes = vtpass::routes(onepipe::routes(routes));
     let routes = inspect::routes(routes);
     let app = routes.data(app::App::new(config)).with(poem::middleware::Tracing);
     tracing::info!(%addr, "sandbox listening");

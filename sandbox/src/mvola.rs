@@ -85,7 +85,7 @@ impl Provider for MerchantPay {
             "fees": [{ "feeAmount": "0" }],
             "metadata": [{ "key": "XCorrelationId", "value": payment.correlation_id }],
         });
-        Some(Callback { method: Method::PUT, url: payment.callback_url.clone()?, body })
+        Some(Callback { method: Method::PUT, url: payment.callback_url.clone()?, body, headers: Vec::new() })
     }
 }
 

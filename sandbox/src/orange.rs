@@ -93,7 +93,7 @@ impl Provider for WebPayment {
         if let Some(txnid) = collection.phase.receipt() {
             body["txnid"] = json!(txnid);
         }
-        Some(Callback { method: Method::POST, url: payment.notif_url.clone(), body })
+        Some(Callback { method: Method::POST, url: payment.notif_url.clone(), body, headers: Vec::new() })
     }
 }
 

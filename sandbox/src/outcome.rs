@@ -1,7 +1,8 @@
 //! Test numbers: the last two digits of the customer's MSISDN (MVola, Airtel, M-Pesa), of the
-//! amount (Orange WebPay, which never learns the customer's number) or of the destination
-//! account (bank transfers) choose what happens, so that a test picks a scenario through the
-//! same fields a real payment carries.
+//! amount (Orange WebPay, which never learns the customer's number; OnePipe, in naira), of the
+//! destination account (bank transfers) or of the smartcard, meter or phone served (VTpass)
+//! choose what happens, so that a test picks a scenario through the same fields a real payment
+//! carries.
 
 /// What a collection does, chosen by its test digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,11 +26,13 @@ pub enum Outcome {
 }
 
 /// Ways to decline besides insufficient funds. Only Daraja reports these under result codes of
-/// their own, so only the M-Pesa simulators read `06` and `07`; everywhere else they mean `00`.
+/// their own, so only the M-Pesa simulators read `06` and `07`, and VTpass `06`; everywhere else
+/// they mean `00`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// `06`: the other party will not take part: the customer cancels the STK prompt, or a B2C
-    /// recipient is not a registered M-Pesa customer.
+    /// `06`: the other party will not take part: the customer cancels the STK prompt, a B2C
+    /// recipient is not a registered M-Pesa customer, or a biller reverses a pending VTpass
+    /// purchase.
     Counterparty,
     /// `07`: a secret does not match: the customer's PIN, or a B2C initiator's credential.
     Credentials,

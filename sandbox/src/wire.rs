@@ -43,7 +43,36 @@ pub async fn json_body(body: Body) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// An amount with at most two decimals, read from its exact text (never through a float), in
+/// hundredths: cents, kobo.
+pub fn hundredths(text: &str) -> Option<u64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, "00"));
+    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+    if !all_digits(whole) || !all_digits(fraction) || fraction.len() > 2 {
+        return None;
+    }
+    let fraction: u64 = format!("{fraction:0<2}").parse().ok()?;
+    whole.parse::<u64>().ok()?.checked_mul(100)?.checked_add(fraction)
+}
+
 /// `yyyy-MM-ddTHH:mm:ss.SSSZ`, the timestamp format MVola uses.
 pub fn timestamp() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_read_exactly_in_hundredths() {
+        assert_eq!(hundredths("5000"), Some(500_000));
+        assert_eq!(hundredths("5000.5"), Some(500_050));
+        assert_eq!(hundredths("0.01"), Some(1));
+        assert_eq!(hundredths("5000.505"), None);
+        assert_eq!(hundredths("5000."), None);
+        assert_eq!(hundredths(".5"), None);
+        assert_eq!(hundredths("-5"), None);
+        assert_eq!(hundredths("5e3"), None);
+    }
 }

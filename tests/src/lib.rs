@@ -514,14 +514,17 @@ pub const SANDBOX_STALL_MS: &str = "4000";
 /// Workers in tests give up on a provider call after this long, well inside the stall.
 pub const PROVIDER_TIMEOUT_MS: &str = "1500";
 
-/// Starts `ultra sandbox` on a free port, sending Airtel's callbacks to the API at `api_base`.
+/// Starts `ultra sandbox` on a free port, sending Airtel's callbacks and OnePipe's
+/// notifications, whose destinations are set once per app, to the API at `api_base`.
 pub async fn start_sandbox(db: &TestDb, api_base: &str) -> Process {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let airtel_callback = format!("{api_base}/api/v1/callbacks/airtel");
+    let onepipe_webhook = format!("{api_base}/api/v1/callbacks/onepipe");
     let env = [
         ("ULTRA_SANDBOX_ADDR", addr.as_str()),
         ("ULTRA_SANDBOX_AIRTEL_CALLBACK_URL", airtel_callback.as_str()),
+        ("ULTRA_SANDBOX_ONEPIPE_WEBHOOK_URL", onepipe_webhook.as_str()),
         ("ULTRA_SANDBOX_SETTLE_MS", SANDBOX_SETTLE_MS),
         ("ULTRA_SANDBOX_STALL_MS", SANDBOX_STALL_MS),
     ];
@@ -546,10 +549,15 @@ pub fn live_config(provider: &str, sandbox: &str) -> Value {
                            "b2cShortcode": "600000", "initiatorName": "testapi",
                            "securityCredential": "sandbox-credential" }),
         "bank" => json!({ "clientId": "ultra-sandbox", "clientSecret": "ultra-sandbox-secret" }),
+        "vtpass" => json!({ "apiKey": "ultra-sandbox", "publicKey": "ultra-sandbox",
+                            "secretKey": "ultra-sandbox-secret" }),
+        "onepipe" => json!({ "apiKey": "ultra-sandbox", "clientSecret": "ultra-sandbox-secret" }),
         other => panic!("no provider {other}"),
     };
     config["mode"] = json!("live");
-    config["baseUrl"] = json!(sandbox);
+    // VTpass serves its API under `/api`, as its own hosts do.
+    config["baseUrl"] =
+        json!(if provider == "vtpass" { format!("{sandbox}/api") } else { sandbox.to_owned() });
     config
 }
 

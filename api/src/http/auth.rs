@@ -104,7 +104,7 @@ async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
     let claims =
         state.signer.verify(&jwt).ok_or_else(|| ApiError::unauthorized("the token is invalid or expired"))?;
     if claims.scope().is_some() {
-        return Err(ApiError::unauthorized("this token is for the Sellapay API only"));
+        return Err(ApiError::unauthorized("this token is for the Sellapay or Maxtera API only"));
     }
     let (token, user) = ultra_domain::auth_tokens::authenticate(&state.db, &claims)
         .await?

@@ -61,15 +61,45 @@ impl ApiError {
     }
 
     /// The response for a request to `path`: Sellapay's `{error, message, details}` under
-    /// `/sellapay/`, the `{success, data, error, meta}` envelope everywhere else.
+    /// `/sellapay/`, Maxtera's Django REST Framework shapes under `/maxtera/`, the
+    /// `{success, data, error, meta}` envelope everywhere else.
     pub fn render(&self, path: &str) -> Response {
-        if !path.starts_with(SELLAPAY_PREFIX) {
+        let body = if path.starts_with(SELLAPAY_PREFIX) {
+            self.sellapay_body()
+        } else if path.starts_with(MAXTERA_PREFIX) {
+            self.maxtera_body()
+        } else {
             return self.as_response();
+        };
+        let mut response = poem::web::Json(body).into_response();
+        response.set_status(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert("Retry-After", HeaderValue::from(seconds));
         }
-        let body = self.body.clone().unwrap_or_else(|| {
+        response
+    }
+
+    /// The reason alone, without the `field: ` prefix validation messages carry.
+    fn reason(&self) -> &str {
+        self.field
+            .as_deref()
+            .and_then(|f| self.message.strip_prefix(&format!("{f}: ")))
+            .unwrap_or(&self.message)
+    }
+
+    /// `{field: [reason]}` for a field at fault, as DRF serializers answer, else
+    /// `{detail, code}` as its exceptions and Simple JWT do.
+    fn maxtera_body(&self) -> serde_json::Value {
+        self.body.clone().unwrap_or_else(|| match &self.field {
+            Some(field) => serde_json::json!({ field: [self.reason()] }),
+            None => serde_json::json!({ "detail": self.message, "code": self.code }),
+        })
+    }
+
+    fn sellapay_body(&self) -> serde_json::Value {
+        self.body.clone().unwrap_or_else(|| {
             let field = self.field.as_deref();
-            let reason =
-                field.and_then(|f| self.message.strip_prefix(&format!("{f}: "))).unwrap_or(&self.message);
+            let reason = self.reason();
             serde_json::json!({
                 "error": sellapay_title(self.status),
                 "message": self.message,
@@ -78,13 +108,7 @@ impl ApiError {
                     None => serde_json::json!({ "code": self.code }),
                 },
             })
-        });
-        let mut response = poem::web::Json(body).into_response();
-        response.set_status(self.status);
-        if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert("Retry-After", HeaderValue::from(seconds));
-        }
-        response
+        })
     }
 
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -185,6 +209,7 @@ impl ApiError {
 }
 
 const SELLAPAY_PREFIX: &str = "/sellapay/";
+const MAXTERA_PREFIX: &str = "/maxtera/";
 
 /// Sellapay's `error` is a short title of the kind of failure.
 fn sellapay_title(status: StatusCode) -> &'static str {

@@ -78,11 +78,9 @@ where
     E::Model: Sync,
     C: ColumnTrait,
 {
-    let select = select.order_by_desc(id_column);
     match request {
         PageRequest::Page { page, per_page } => {
-            let total = select.clone().count(db).await?;
-            let rows = select.offset((page - 1) * per_page).limit(*per_page).all(db).await?;
+            let (rows, total) = page_of(db, select, id_column, *page, *per_page).await?;
             let meta = json!({
                 "page": page,
                 "perPage": per_page,
@@ -92,6 +90,7 @@ where
             Ok((rows, meta))
         }
         PageRequest::Cursor { after, limit } => {
+            let select = select.order_by_desc(id_column);
             let select = match after {
                 Some(last_id) => select.filter(id_column.lt(last_id.as_str())),
                 None => select,
@@ -104,4 +103,27 @@ where
             Ok((rows, meta))
         }
     }
+}
+
+/// One page of `select`, newest first, and the number of rows in all: for surfaces whose
+/// seeds page by number only (Maxtera's integer ids take no cursor).
+pub async fn page_of<E, C>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    id_column: C,
+    page: u64,
+    per_page: u64,
+) -> ApiResult<(Vec<E::Model>, u64)>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ColumnTrait,
+{
+    if !(1..=MAX_PAGE).contains(&page) {
+        return Err(ApiError::validation("page", format!("must be between 1 and {MAX_PAGE}")));
+    }
+    let select = select.order_by_desc(id_column);
+    let total = select.clone().count(db).await?;
+    let rows = select.offset((page - 1) * per_page).limit(per_page).all(db).await?;
+    Ok((rows, total))
 }

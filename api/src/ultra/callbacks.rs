@@ -15,13 +15,16 @@ use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
+use ultra_domain::maxtera::transactions as wallet;
 use ultra_entity::{
+    maxtera_transactions::{MaxteraKind, MaxteraStatus},
     payments::{self as payment_rows, PaymentStatus},
     payouts as payout_rows,
 };
 use ultra_jobs::{
     NewJob, enqueue_now,
     kinds::{
+        maxtera::{CheckFunding, FundingTrigger},
         payments::{CheckPayment, Trigger},
         payouts::{B2cResult, CheckPayout, PayoutTrigger},
     },
@@ -251,6 +254,34 @@ impl CallbacksApi {
         let key = format!("payout:{}:result", payout.id);
         check_payout(&state, &payout, PayoutTrigger::Result(outcome), key).await?;
         Ok(daraja_ack())
+    }
+
+    /// OnePipe transaction notification
+    ///
+    /// OnePipe posts a `transaction_notification` to the one URL set for the app, naming the
+    /// funding's reference as `details.transaction_ref`. Its signature scheme is not
+    /// published, so the notification only schedules a status query.
+    #[oai(path = "/callbacks/onepipe", method = "post", operation_id = "onepipeNotification")]
+    async fn onepipe(&self, state: Data<&AppState>, body: Json<Value>) -> ApiResult<Reply<CallbackAck>> {
+        let Some(reference) = text(&body.0, "/details/transaction_ref") else {
+            return Err(ApiError::validation("details.transaction_ref", "is required"));
+        };
+        let funding = wallet::by_reference(&state.db, &reference)
+            .await?
+            .filter(|row| row.kind == MaxteraKind::Funding && row.status == MaxteraStatus::Pending);
+        let Some(funding) = funding else { return Ok(ack("ignored")) };
+        let window = Utc::now().timestamp() / HINT_WINDOW_SECONDS;
+        let job = CheckFunding { transaction_id: funding.id, trigger: FundingTrigger::Notification };
+        enqueue_now(
+            &state.db,
+            &state.queue,
+            NewJob::new(&job)
+                .owner(funding.user_id.clone())
+                .resource("maxtera_transactions", funding.id.to_string())
+                .unique_key(format!("maxtera:{}:notification:{window}", funding.id)),
+        )
+        .await?;
+        Ok(ack("checking"))
     }
 
     /// Bank transfer callback

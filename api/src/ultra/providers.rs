@@ -36,8 +36,10 @@ use crate::{
 /// The `{name}` path segment, read as text and checked here so that a wrong name gets an error
 /// naming `name` and the choices (poem-openapi's own names the segment `param0`).
 fn provider(name: &Path<String>) -> ApiResult<Provider> {
-    Provider::parse(&name.0)
-        .ok_or_else(|| ApiError::validation("name", "must be one of mvola, airtel, orange"))
+    Provider::parse(&name.0).ok_or_else(|| {
+        let names: Vec<&str> = Provider::ALL.iter().map(|provider| provider.name()).collect();
+        ApiError::validation("name", format!("must be one of {}", names.join(", ")))
+    })
 }
 
 /// `simulation` decides outcomes in-process without calling the provider; `live` calls it.
@@ -72,8 +74,10 @@ impl From<ProviderMode> for Mode {
 /// `merchantKey`, `countrySegment`, `currency`, `returnUrl`, `cancelUrl`; M-Pesa `baseUrl`,
 /// `consumerKey`, `consumerSecret`, `shortcode`, `passkey`, `transactionType`, `partyB` and,
 /// for B2C payouts, `b2cShortcode`, `initiatorName`, `securityCredential`; the bank rail
-/// `baseUrl`, `clientId`, `clientSecret`. Secrets are stored encrypted and returned masked;
-/// sending a masked value back keeps the stored secret.
+/// `baseUrl`, `clientId`, `clientSecret`; VTpass `baseUrl` (ending in `/api`), `apiKey`,
+/// `publicKey`, `secretKey`; OnePipe `baseUrl`, `apiKey`, `clientSecret`, `mockMode`. Secrets
+/// are stored encrypted and returned masked; sending a masked value back keeps the stored
+/// secret.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProviderConfigInput {
@@ -108,6 +112,15 @@ pub struct ProviderConfigInput {
     pub initiator_name: Option<String>,
     /// M-Pesa: the initiator's password encrypted with Safaricom's certificate (secret).
     pub security_credential: Option<String>,
+    /// VTpass: the API key, sent on every call. OnePipe: the bearer API key (secret).
+    pub api_key: Option<String>,
+    /// VTpass: the public key its GET calls (plan catalogue, balance) carry.
+    pub public_key: Option<String>,
+    /// VTpass: the secret key its POST calls (purchases, requeries, verification) carry
+    /// (secret).
+    pub secret_key: Option<String>,
+    /// OnePipe: `Live` (default) moves real money; `Inspect` is OnePipe's simulated mode.
+    pub mock_mode: Option<String>,
 }
 
 impl From<ProviderConfigInput> for ConfigInput {
@@ -133,6 +146,10 @@ impl From<ProviderConfigInput> for ConfigInput {
             ("b2cShortcode", input.b2c_shortcode),
             ("initiatorName", input.initiator_name),
             ("securityCredential", input.security_credential),
+            ("apiKey", input.api_key),
+            ("publicKey", input.public_key),
+            ("secretKey", input.secret_key),
+            ("mockMode", input.mock_mode),
         ];
         let values: BTreeMap<String, String> =
             fields.into_iter().filter_map(|(name, value)| value.map(|v| (name.to_owned(), v))).collect();
@@ -241,7 +258,7 @@ impl MerchantProvidersApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        /// `mvola`, `airtel` or `orange`.
+        /// `mvola`, `airtel`, `orange`, `mpesa`, `bank`, `vtpass` or `onepipe`.
         name: Path<String>,
     ) -> ApiResult<Reply<ProviderConfigView>> {
         let merchant = auth.0.merchant()?;
@@ -261,7 +278,7 @@ impl MerchantProvidersApi {
         req: &Request,
         state: Data<&AppState>,
         auth: Auth,
-        /// `mvola`, `airtel` or `orange`.
+        /// `mvola`, `airtel`, `orange`, `mpesa`, `bank`, `vtpass` or `onepipe`.
         name: Path<String>,
         body: JsonBody<ProviderConfigInput>,
     ) -> ApiResult<Reply<ProviderConfigView>> {
@@ -278,7 +295,7 @@ impl MerchantProvidersApi {
         req: &Request,
         state: Data<&AppState>,
         auth: Auth,
-        /// `mvola`, `airtel` or `orange`.
+        /// `mvola`, `airtel`, `orange`, `mpesa`, `bank`, `vtpass` or `onepipe`.
         name: Path<String>,
     ) -> ApiResult<Reply<Deleted>> {
         let merchant_id = auth.0.merchant()?.id.clone();
@@ -306,7 +323,7 @@ impl AdminProvidersApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        /// `mvola`, `airtel` or `orange`.
+        /// `mvola`, `airtel`, `orange`, `mpesa`, `bank`, `vtpass` or `onepipe`.
         name: Path<String>,
         /// Get this merchant's configuration instead of the global one.
         #[oai(name = "userId")]
@@ -338,7 +355,7 @@ impl AdminProvidersApi {
         req: &Request,
         state: Data<&AppState>,
         auth: Auth,
-        /// `mvola`, `airtel` or `orange`.
+        /// `mvola`, `airtel`, `orange`, `mpesa`, `bank`, `vtpass` or `onepipe`.
         name: Path<String>,
         body: JsonBody<ProviderConfigInput>,
     ) -> ApiResult<Reply<ProviderConfigView>> {
@@ -353,7 +370,7 @@ impl AdminProvidersApi {
         req: &Request,
         state: Data<&AppState>,
         auth: Auth,
-        /// `mvola`, `airtel` or `orange`.
+        /// `mvola`, `airtel`, `orange`, `mpesa`, `bank`, `vtpass` or `onepipe`.
         name: Path<String>,
     ) -> ApiResult<Reply<Deleted>> {
         auth.0.require_admin()?;

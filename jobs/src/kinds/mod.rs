@@ -3,6 +3,7 @@
 mod adapters;
 pub mod diagnostics;
 pub mod maintenance;
+pub mod maxtera;
 pub mod payments;
 pub mod payouts;
 pub mod refunds;
@@ -34,4 +35,8 @@ pub fn register_all(registry: &mut Registry) {
     registry.register::<webhooks::DrainEndpoint>();
     registry.register::<payouts::SendPayout>();
     registry.register::<payouts::CheckPayout>();
+    registry.register::<maxtera::BuyVtu>();
+    registry.register::<maxtera::CheckVtu>();
+    registry.register::<maxtera::OpenFunding>();
+    registry.register::<maxtera::CheckFunding>();
 }

@@ -68,7 +68,12 @@ impl Provider for B2cPayment {
 
     fn notification(_app: &App, collection: &Collection<Self>) -> Option<Callback> {
         let body = json!({ "Result": result(collection)? });
-        Some(Callback { method: Method::POST, url: collection.details.result_url.clone(), body })
+        Some(Callback {
+            method: Method::POST,
+            url: collection.details.result_url.clone(),
+            body,
+            headers: Vec::new(),
+        })
     }
 }
 

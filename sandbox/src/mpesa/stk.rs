@@ -80,7 +80,7 @@ impl Provider for StkPush {
             ]});
         }
         let body = json!({ "Body": { "stkCallback": callback } });
-        Some(Callback { method: Method::POST, url: push.callback_url.clone(), body })
+        Some(Callback { method: Method::POST, url: push.callback_url.clone(), body, headers: Vec::new() })
     }
 }
 

@@ -7,7 +7,7 @@ use std::{
 
 use poem::{
     Body, EndpointExt, Request, Response, Route, Server, handler,
-    http::{Method, StatusCode},
+    http::{HeaderMap, Method, StatusCode},
     listener::TcpListener,
     web::Data,
 };
@@ -71,6 +71,7 @@ impl Sandbox {
 pub struct Received {
     pub method: Method,
     pub path: String,
+    pub headers: HeaderMap,
     pub body: Value,
 }
 
@@ -90,7 +91,12 @@ struct Script {
 #[handler]
 async fn record(req: &Request, body: Body, Data(script): Data<&Arc<Script>>) -> Response {
     let body = serde_json::from_slice(&body.into_vec().await.unwrap_or_default()).unwrap_or(Value::Null);
-    let received = Received { method: req.method().clone(), path: req.uri().path().to_owned(), body };
+    let received = Received {
+        method: req.method().clone(),
+        path: req.uri().path().to_owned(),
+        headers: req.headers().clone(),
+        body,
+    };
     let _ = script.sender.send(received);
     let status = script.statuses.lock().unwrap().pop_front().unwrap_or(StatusCode::OK);
     Response::builder().status(status).finish()

@@ -7,4 +7,6 @@ mod common;
 mod inspect;
 mod mpesa;
 mod mvola;
+mod onepipe;
 mod orange;
+mod vtpass;
