@@ -331,3 +331,59 @@ fn merge(existing: Option<Value>, extra: Value) -> Value {
         (_, extra) => extra,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn row(
+        id: i64,
+        kind: MaxteraKind,
+        network: Option<&str>,
+        created_at: chrono::DateTime<Utc>,
+    ) -> maxtera_transactions::Model {
+        maxtera_transactions::Model {
+            id,
+            user_id: "usr_1".into(),
+            kind,
+            status: MaxteraStatus::Pending,
+            amount_minor: 10_000,
+            currency: CURRENCY.into(),
+            reference: None,
+            network: network.map(str::to_owned),
+            phone: None,
+            plan: None,
+            service: None,
+            service_id: None,
+            variation_code: None,
+            billers_code: None,
+            provider_request_id: None,
+            provider_reference: None,
+            details: None,
+            failure_reason: None,
+            job_id: None,
+            sent_at: None,
+            completed_at: None,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+
+    #[test]
+    fn references_take_the_seeds_forms() {
+        let noon = Utc.with_ymd_and_hms(2025, 1, 30, 12, 0, 0).unwrap();
+        assert_eq!(reference_of(&row(42, MaxteraKind::Funding, None, noon)), "MPX-00000042");
+        assert_eq!(reference_of(&row(1, MaxteraKind::Airtime, Some("MTN"), noon)), "MTN-20250130-001");
+        assert_eq!(reference_of(&row(1, MaxteraKind::Data, Some("AIRTEL"), noon)), "AIRTEL-DATA-001");
+        assert_eq!(reference_of(&row(4567, MaxteraKind::Bills, None, noon)), "BILL-4567");
+    }
+
+    #[test]
+    fn airtime_references_carry_the_lagos_date() {
+        // 23:30 UTC is already the next day in Lagos (UTC+1).
+        let late = Utc.with_ymd_and_hms(2025, 1, 30, 23, 30, 0).unwrap();
+        assert_eq!(reference_of(&row(7, MaxteraKind::Airtime, Some("GLO"), late)), "GLO-20250131-007");
+    }
+}
