@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use ultra_entity::{
     audit_logs,
     jobs::{self, JobStatus},
+    ledger_accounts,
 };
 use ultra_jobs::kinds::diagnostics::{PROBE_AUDIT_ACTION, Probe};
 
@@ -650,7 +651,16 @@ impl LiveWorld {
 
     /// What the sandbox recorded under our reference.
     pub async fn sandbox_transactions(&self, reference: &str) -> Vec<Value> {
-        let url = format!("{}/_sandbox/transactions?reference={reference}", self.sandbox.base);
+        self.sandbox_listing(&format!("reference={reference}")).await
+    }
+
+    /// What the sandbox recorded for one provider (`mpesa`, `mpesa-b2c`, `bank`, `vtpass`, …).
+    pub async fn sandbox_provider(&self, provider: &str) -> Vec<Value> {
+        self.sandbox_listing(&format!("provider={provider}")).await
+    }
+
+    async fn sandbox_listing(&self, filter: &str) -> Vec<Value> {
+        let url = format!("{}/_sandbox/transactions?{filter}", self.sandbox.base);
         let body: Value = self.app.client.get(url).send().await.expect("sandbox").json().await.expect("json");
         body.as_array().cloned().unwrap_or_default()
     }
@@ -666,4 +676,16 @@ pub async fn start_live_worker(app: &TestApp) -> Process {
         &[("ULTRA_PUBLIC_URL", app.api.base.as_str()), ("ULTRA_PROVIDER_TIMEOUT_MS", PROVIDER_TIMEOUT_MS)],
     )
     .await
+}
+
+/// Every ledger account in `currency` summed: zero when every movement was double-entered.
+pub async fn ledger_sum(db: &TestDb, currency: &str) -> i64 {
+    ledger_accounts::Entity::find()
+        .filter(ledger_accounts::Column::Currency.eq(currency))
+        .all(&db.connect().await)
+        .await
+        .expect("ledger accounts")
+        .iter()
+        .map(|account| account.balance_minor)
+        .sum()
 }

@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use ultra_domain::runtime_config::RuntimeConfig;
-use ultra_entity::{ledger_accounts, ledger_entries};
-use ultra_tests::{LiveWorld, start_live_worker};
+use ultra_entity::ledger_entries;
+use ultra_tests::{LiveWorld, ledger_sum, start_live_worker};
 
 const BASE: &str = "/maxtera/api/v1";
 
@@ -120,26 +120,6 @@ impl Nigeria {
         let settled = self.settled(customer, body["transaction_id"].as_i64().unwrap()).await;
         assert_eq!(settled["status"], "success", "{settled}");
         body
-    }
-
-    /// What the sandbox recorded for one provider.
-    async fn sandbox(&self, provider: &str) -> Vec<Value> {
-        let url = format!("{}/_sandbox/transactions?provider={provider}", self.world.sandbox.base);
-        let body: Value = self.world.app.client.get(url).send().await.unwrap().json().await.unwrap();
-        body.as_array().cloned().unwrap_or_default()
-    }
-
-    /// Every NGN ledger account summed: zero when every movement was double-entered.
-    async fn ledger_sum(&self) -> i64 {
-        let db = self.world.app.db.connect().await;
-        ledger_accounts::Entity::find()
-            .filter(ledger_accounts::Column::Currency.eq("NGN"))
-            .all(&db)
-            .await
-            .unwrap()
-            .iter()
-            .map(|account| account.balance_minor)
-            .sum()
     }
 
     /// Ledger entries whose reference starts with `prefix`.
@@ -298,7 +278,7 @@ async fn every_request_sample_of_the_seed_gets_the_documented_shape() {
 
     // The wallet adds up: 2,000 + 5,000 - 100 - the plan - 4,800.
     assert_eq!(ng.balance(&customer).await, 7000.0 - 100.0 - price - 4800.0);
-    assert_eq!(ng.ledger_sum().await, 0);
+    assert_eq!(ledger_sum(&ng.world.app.db, "NGN").await, 0);
 
     // Another customer sees none of it.
     let other = ng.register("other@example.com", "08031234567").await;
@@ -386,7 +366,8 @@ async fn a_failed_purchase_is_refunded_once_even_when_the_worker_dies_before_or_
     let reference = held["reference"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(10);
     while ng
-        .sandbox("vtpass")
+        .world
+        .sandbox_provider("vtpass")
         .await
         .iter()
         .all(|t| t["initiateCalls"].as_u64().unwrap_or(0) == 0 || t["msisdn"] != "08030000008")
@@ -394,7 +375,7 @@ async fn a_failed_purchase_is_refunded_once_even_when_the_worker_dies_before_or_
         assert!(
             Instant::now() < deadline,
             "the call never reached the sandbox: {:?}",
-            ng.sandbox("vtpass").await
+            ng.world.sandbox_provider("vtpass").await
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -406,7 +387,8 @@ async fn a_failed_purchase_is_refunded_once_even_when_the_worker_dies_before_or_
     assert_eq!(settled["status"], "failed", "{settled}");
     assert_eq!(ng.balance(&customer).await, 1000.0);
     let calls: u64 = ng
-        .sandbox("vtpass")
+        .world
+        .sandbox_provider("vtpass")
         .await
         .iter()
         .filter(|t| t["msisdn"] == "08030000008")
@@ -418,7 +400,7 @@ async fn a_failed_purchase_is_refunded_once_even_when_the_worker_dies_before_or_
     for id in [failed["id"].as_i64().unwrap(), queued["id"].as_i64().unwrap(), held["id"].as_i64().unwrap()] {
         assert_eq!(ng.entries(&format!("maxtera:{id}:refund")).await.len(), 1, "refunds of {id}");
     }
-    assert_eq!(ng.ledger_sum().await, 0);
+    assert_eq!(ledger_sum(&ng.world.app.db, "NGN").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -453,9 +435,10 @@ async fn thirty_concurrent_purchases_against_a_wallet_that_covers_twelve_make_tw
         history.as_array().unwrap().iter().filter(|t| t["type"] == "Airtime").collect();
     assert_eq!(airtime.len(), 12);
     assert!(airtime.iter().all(|t| t["status"] == "success"));
-    let delivered = ng.sandbox("vtpass").await.iter().filter(|t| t["status"] == "delivered").count();
+    let delivered =
+        ng.world.sandbox_provider("vtpass").await.iter().filter(|t| t["status"] == "delivered").count();
     assert_eq!(delivered, 12);
-    assert_eq!(ng.ledger_sum().await, 0);
+    assert_eq!(ledger_sum(&ng.world.app.db, "NGN").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -502,7 +485,7 @@ async fn a_funding_confirmed_by_notification_and_by_query_credits_once() {
     let ended = ng.settled(&customer, expired["transaction_id"].as_i64().unwrap()).await;
     assert_eq!(ended["status"], "failed", "{ended}");
     assert_eq!(ng.balance(&customer).await, 3505.0);
-    assert_eq!(ng.ledger_sum().await, 0);
+    assert_eq!(ledger_sum(&ng.world.app.db, "NGN").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -599,5 +582,5 @@ async fn bad_input_is_a_400_naming_the_field_and_moves_no_money() {
     assert_eq!(ng.balance(&customer).await, 900.0);
     let (_, history) = ng.get(&customer.access, "/transactions/").await;
     assert_eq!(history.as_array().unwrap().len(), 3, "refused requests leave no transaction: {history}");
-    assert_eq!(ng.ledger_sum().await, 0);
+    assert_eq!(ledger_sum(&ng.world.app.db, "NGN").await, 0);
 }

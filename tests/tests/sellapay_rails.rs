@@ -7,9 +7,9 @@ use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use ultra_domain::runtime_config::RuntimeConfig;
-use ultra_entity::{jobs, ledger_accounts};
+use ultra_entity::jobs;
 use ultra_tests::{
-    LiveWorld, MERCHANT_EMAIL,
+    LiveWorld, MERCHANT_EMAIL, ledger_sum,
     sellapay::{
         Keys, access_token, authorize, balance_kes, create_key, credit, get_balance, post, transaction,
     },
@@ -67,26 +67,6 @@ impl Kenya {
 
     async fn balance(&self) -> f64 {
         balance_kes(&self.world.app, &self.token).await
-    }
-
-    /// What the sandbox recorded of one kind (`mpesa`, `mpesa-b2c`, `bank`).
-    async fn sandbox(&self, provider: &str) -> Vec<Value> {
-        let url = format!("{}/_sandbox/transactions?provider={provider}", self.world.sandbox.base);
-        let body: Value = self.world.app.client.get(url).send().await.unwrap().json().await.unwrap();
-        body.as_array().cloned().unwrap_or_default()
-    }
-
-    /// Every KES ledger account summed: zero when every movement was double-entered.
-    async fn ledger_sum(&self) -> i64 {
-        let db = self.world.app.db.connect().await;
-        ledger_accounts::Entity::find()
-            .filter(ledger_accounts::Column::Currency.eq("KES"))
-            .all(&db)
-            .await
-            .unwrap()
-            .iter()
-            .map(|account| account.balance_minor)
-            .sum()
     }
 
     /// The job that moved the payment behind an STK push out of `pending`.
@@ -174,7 +154,7 @@ async fn every_curl_example_in_the_seed_gets_its_documented_answer() {
     assert_eq!(settled["type"], "stk_push");
     assert_eq!(settled["reference"], "INV-001");
     assert_eq!(kenya.balance().await, 10_100.0);
-    let pushes = kenya.sandbox("mpesa").await;
+    let pushes = kenya.world.sandbox_provider("mpesa").await;
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     assert_eq!(pushes[0]["reference"], "INV-001", "AccountReference is the client's reference");
 
@@ -223,7 +203,7 @@ async fn every_curl_example_in_the_seed_gets_its_documented_answer() {
 
     // Everything adds up: 10,000 + 100 in, 100 + 1,000 + 5,000 out.
     assert_eq!(kenya.balance().await, 4_000.0);
-    assert_eq!(kenya.ledger_sum().await, 0);
+    assert_eq!(ledger_sum(&kenya.world.app.db, "KES").await, 0);
     let page: Value = app
         .client
         .get(app.url("/sellapay/api/v1/transactions?page=1&limit=10"))
@@ -284,7 +264,7 @@ async fn stk_push_completes_by_callback_and_without_one_by_query() {
     assert!(done["failure_reason"].as_str().is_some_and(|r| r.contains("1032")), "{done}");
 
     assert_eq!(kenya.balance().await, 500.0, "two pushes of 250 completed");
-    assert_eq!(kenya.ledger_sum().await, 0);
+    assert_eq!(ledger_sum(&kenya.world.app.db, "KES").await, 0);
 
     // Callbacks on a forged URL change nothing.
     let forged = kenya
@@ -331,11 +311,11 @@ async fn a_b2c_payout_that_fails_returns_the_funds() {
     let id = body["transaction_id"].as_str().unwrap().to_owned();
     let done = kenya.settled(&id).await;
     assert_eq!(done["status"], "completed", "{done}");
-    let sent = kenya.sandbox("mpesa-b2c").await;
+    let sent = kenya.world.sandbox_provider("mpesa-b2c").await;
     let stalled: Vec<&Value> = sent.iter().filter(|t| t["msisdn"] == "254712345604").collect();
     assert_eq!(stalled.len(), 1, "{sent:?}");
     assert_eq!(kenya.balance().await, 400.0);
-    assert_eq!(kenya.ledger_sum().await, 0);
+    assert_eq!(ledger_sum(&kenya.world.app.db, "KES").await, 0);
 }
 
 /// A bank transfer the destination bank refuses returns the funds; one whose request stalls
@@ -367,11 +347,11 @@ async fn bank_transfers_settle_once_and_failures_return_the_funds() {
     let done = kenya.settled(stalled["transaction_id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["amount"], 250.5);
-    let sent = kenya.sandbox("bank").await;
+    let sent = kenya.world.sandbox_provider("bank").await;
     assert_eq!(sent.len(), 2, "one transfer per payout: {sent:?}");
 
     assert_eq!(kenya.balance().await, 1_000.0 - 250.5);
-    assert_eq!(kenya.ledger_sum().await, 0);
+    assert_eq!(ledger_sum(&kenya.world.app.db, "KES").await, 0);
 }
 
 /// The seed's validation body for each bad field, and a 503 for a rail nobody configured.

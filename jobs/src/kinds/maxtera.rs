@@ -141,8 +141,9 @@ async fn apply_purchase(
     Ok(json!({ "status": done.map_or(row.status, |d| d.status) }))
 }
 
-/// Ends a purchase that cannot be made, and gives the money back.
-async fn refund(ctx: &JobContext, row: Transaction, reason: String) -> Result<Completed, JobError> {
+/// Ends a transaction that cannot go ahead: a purchase's debit goes back to the wallet, once;
+/// a funding, which moved nothing yet, simply ends.
+async fn give_up(ctx: &JobContext, row: Transaction, reason: String) -> Result<Completed, JobError> {
     ctx.finish(move |txn| {
         Box::pin(async move {
             wallet::fail(txn, &row, &reason).await?;
@@ -167,7 +168,7 @@ impl Job for BuyVtu {
         let adapter = match platform_adapter(&ctx, VTU).await? {
             Ok(adapter) => adapter,
             Err(err) if row.sent_at.is_none() => {
-                return refund(&ctx, row, format!("The VTU service is unavailable: {err}")).await;
+                return give_up(&ctx, row, format!("The VTU service is unavailable: {err}")).await;
             }
             Err(err) => return Err(JobError::Transient(err.to_string())),
         };
@@ -196,8 +197,8 @@ impl Job for BuyVtu {
                 Ok(Verification::Valid { customer_name }) => {
                     wallet::set_details(&ctx.db, row.id, json!({ "customerName": customer_name })).await?;
                 }
-                Ok(Verification::Invalid { reason }) => return refund(&ctx, row, reason).await,
-                Err(ProviderError::Rejected { message, .. }) => return refund(&ctx, row, message).await,
+                Ok(Verification::Invalid { reason }) => return give_up(&ctx, row, reason).await,
+                Err(ProviderError::Rejected { message, .. }) => return give_up(&ctx, row, message).await,
                 Err(err) => return Err(JobError::Transient(err.to_string())),
             }
         }
@@ -206,11 +207,11 @@ impl Job for BuyVtu {
         wallet::mark_sent(&ctx.db, row.id, &request_id).await?;
         let state = match adapter.purchase(&order_of(&row, &request_id)).await {
             Ok(state) => state,
-            Err(ProviderError::Rejected { message, .. }) => return refund(&ctx, row, message).await,
+            Err(ProviderError::Rejected { message, .. }) => return give_up(&ctx, row, message).await,
             // The aggregator has this request id already: an earlier call got there.
             Err(ProviderError::Duplicate(_)) => PurchaseState::Pending,
             Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
-            Err(err) => return refund(&ctx, row, err.to_string()).await,
+            Err(err) => return give_up(&ctx, row, err.to_string()).await,
         };
         ctx.finish(move |txn| Box::pin(async move { apply_purchase(txn, &outbox, &row, state, 1).await }))
             .await
@@ -366,15 +367,7 @@ impl Job for OpenFunding {
         let adapter = match platform_adapter(&ctx, ONEPIPE).await? {
             Ok(adapter) => adapter,
             Err(err) if row.sent_at.is_none() => {
-                let reason = format!("Funding through OnePipe is unavailable: {err}");
-                return ctx
-                    .finish(move |txn| {
-                        Box::pin(async move {
-                            wallet::fail(txn, &row, &reason).await?;
-                            Ok(json!({ "status": "failed", "reason": reason }))
-                        })
-                    })
-                    .await;
+                return give_up(&ctx, row, format!("Funding through OnePipe is unavailable: {err}")).await;
             }
             Err(err) => return Err(JobError::Transient(err.to_string())),
         };
@@ -387,17 +380,7 @@ impl Job for OpenFunding {
             Err(err) if err.is_transient() || matches!(err, ProviderError::Duplicate(_)) => {
                 return Err(JobError::Transient(err.to_string()));
             }
-            Err(err) => {
-                let reason = err.to_string();
-                return ctx
-                    .finish(move |txn| {
-                        Box::pin(async move {
-                            wallet::fail(txn, &row, &reason).await?;
-                            Ok(json!({ "status": "failed", "reason": reason }))
-                        })
-                    })
-                    .await;
-            }
+            Err(err) => return give_up(&ctx, row, err.to_string()).await,
         };
         let outbox = ctx.outbox();
         ctx.finish(move |txn| {
