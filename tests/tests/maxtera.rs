@@ -284,6 +284,8 @@ async fn every_request_sample_of_the_seed_gets_the_documented_shape() {
     let other = ng.register("other@example.com", "08031234567").await;
     let (status, _) = ng.get(&other.access, &format!("/transactions/{airtime_id}/")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = ng.get(&other.access, "/transactions/abc/").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, empty) = ng.get(&other.access, "/transactions/").await;
     assert_eq!(empty, json!([]));
     assert_ne!(other.user_id, customer.user_id);

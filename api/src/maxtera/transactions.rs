@@ -177,10 +177,11 @@ impl MaxteraTransactionsApi {
         &self,
         state: Data<&AppState>,
         auth: MaxteraAuth,
-        id: Path<i64>,
+        id: Path<String>,
     ) -> ApiResult<Json<TransactionDetail>> {
-        // Another customer's transaction is as absent as one that does not exist.
-        let row = match wallet::find(&state.db, id.0).await {
+        // Ids are integers: anything else names no transaction, as another customer's does not.
+        let Ok(id) = id.0.parse::<i64>() else { return Err(ApiError::not_found("transaction")) };
+        let row = match wallet::find(&state.db, id).await {
             Ok(row) if row.user_id == auth.user.id => row,
             Ok(_) | Err(DomainError::NotFound(_)) => return Err(ApiError::not_found("transaction")),
             Err(err) => return Err(err.into()),
