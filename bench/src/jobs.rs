@@ -31,7 +31,11 @@ use crate::{
 };
 
 /// The default queue's concurrency per worker process (`ULTRA_WORKER_QUEUES`).
-const WORKER_CONCURRENCY: usize = 16;
+const WORKER_CONCURRENCY: usize = 64;
+/// The most tasks a worker fetches from Redis at once.
+const WORKER_BATCH: usize = 16;
+/// A worker's database pool (`ULTRA_DB_MAX_CONNECTIONS`).
+const WORKER_POOL: u32 = 20;
 
 pub async fn run(report: &mut Report, count: u64) {
     let world = World::start(&[]).await;
@@ -144,7 +148,7 @@ async fn bare_consumer(world: &World, report: &mut Report, count: u64) {
         .collect();
     queue.push(&pushes).await.expect("push");
     let done = Arc::new(AtomicU64::new(0));
-    let config = queue.apalis_config("bare").batch_size(WORKER_CONCURRENCY).lock_tasks(false);
+    let config = queue.apalis_config("bare").batch_size(WORKER_BATCH).lock_tasks(false);
     let storage = RedisStorage::<Delivery>::new(redis).with_config(config);
     let counter = Arc::clone(&done);
     let stop = Arc::clone(&done);
@@ -176,10 +180,10 @@ async fn bare_consumer(world: &World, report: &mut Report, count: u64) {
 }
 
 /// The probe's write (one audit row in its own transaction) in a bare loop, at the worker's
-/// concurrency: the database's ceiling for that handler.
+/// concurrency over a pool of the worker's size: the database's ceiling for that handler.
 async fn bare_writes(world: &World, report: &mut Report, count: u64) {
     let mut options = ConnectOptions::new(world.db.url.clone());
-    options.max_connections(WORKER_CONCURRENCY as u32).sqlx_logging(false);
+    options.max_connections(WORKER_POOL).sqlx_logging(false);
     let db = Database::connect(options).await.expect("database");
     let watched = Watched::new(&[]);
     let before = watched.cpu();

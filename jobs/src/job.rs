@@ -8,18 +8,15 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryTrait, sea_query::Expr,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
-use ultra_entity::jobs::{self, JobStatus};
+use ultra_entity::jobs;
 
 use crate::{
     JobEnv, QueueClient,
     enqueue::{Enqueued, NewJob, dispatch_all, enqueue},
-    rows::CompletionWriter,
+    rows::{Completion, CompletionWriter},
 };
 
 /// A kind of background work. The payload is the job itself, stored as JSON on the job row.
@@ -142,34 +139,32 @@ impl JobContext {
     /// that owns the current push and while the job is not yet finished, so of two concurrent
     /// deliveries exactly one commits its effect.
     pub async fn complete(&self, db: &impl ConnectionTrait, result: Value) -> Result<Completed, JobError> {
-        let updated = self.completion(result).exec(db).await?;
+        let updated = self.completion(result).update().exec(db).await?;
         if updated.rows_affected == 1 { Ok(Completed(())) } else { Err(JobError::AlreadyCompleted) }
     }
 
-    /// The conditional update that records this run's success.
-    fn completion(&self, result: Value) -> sea_orm::UpdateMany<jobs::Entity> {
+    /// This run's success with `result`.
+    fn completion(&self, result: Value) -> Completion {
         let now = Utc::now();
-        let log = self.attempt_log(now, None);
-        jobs::Entity::update_many()
-            .col_expr(jobs::Column::Status, Expr::value(JobStatus::Succeeded))
-            .col_expr(jobs::Column::Attempts, Expr::value(self.attempt))
-            .col_expr(jobs::Column::Result, Expr::value(result))
-            .col_expr(jobs::Column::AttemptLog, Expr::value(log))
-            .col_expr(jobs::Column::StartedAt, Expr::value(self.job.started_at.unwrap_or(self.started_at)))
-            .col_expr(jobs::Column::FinishedAt, Expr::value(now))
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
-            .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
-            .filter(jobs::Column::Id.eq(&self.job.id))
-            .filter(jobs::Column::PushId.eq(&self.push_id))
-            .filter(jobs::Column::Status.is_in([JobStatus::Queued, JobStatus::Running]))
+        Completion {
+            job_id: self.job.id.clone(),
+            push_id: self.push_id.clone(),
+            attempts: self.attempt,
+            result,
+            attempt_log: self.attempt_log(now, None),
+            started_at: self.job.started_at.unwrap_or(self.started_at),
+            finished_at: now,
+        }
     }
 
     /// Records the job's completion with `result` and no other effect, for handlers that found
-    /// nothing to change: one statement, committed together with other jobs' completions.
+    /// nothing to change: written together with other jobs' completions.
     pub async fn conclude(&self, result: Value) -> Result<Completed, JobError> {
-        let update = self.completion(result).build(self.db.get_database_backend());
-        let changed = self.completions.write(update).await?;
-        if changed == 1 { Ok(Completed(())) } else { Err(JobError::AlreadyCompleted) }
+        if self.completions.write(self.completion(result)).await? {
+            Ok(Completed(()))
+        } else {
+            Err(JobError::AlreadyCompleted)
+        }
     }
 
     /// Runs `effect` in a write transaction and records the job's completion, with the effect's
