@@ -73,6 +73,7 @@ async fn pipeline(
             "",
         );
     }
+    world.analyze().await;
     // Workers announce each finished job on Redis; counting those costs the database nothing.
     let redis = redis::Client::open(redis_url()).expect("redis");
     let mut announcements = redis.get_async_pubsub().await.expect("pubsub");

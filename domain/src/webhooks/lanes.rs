@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    sea_query::{Expr, ExprTrait, Query},
 };
 use ultra_entity::{
     webhook_deliveries::{self, DeliveryStatus},
@@ -26,27 +26,29 @@ fn free_or_expired<C: ColumnTrait>(column: C) -> Condition {
     Condition::any().add(column.is_null()).add(column.lt(Utc::now()))
 }
 
-/// Endpoints with a delivery due and nobody sending it, whose lane is free.
+/// Endpoints whose lane is free and that have a delivery due and nobody sending it. The
+/// search starts from the endpoints, each asked about its deliveries through the lane index:
+/// starting from the deliveries would read every pending delivery of a long backlog on every
+/// dispatcher round.
 pub async fn waiting_endpoints(db: &impl ConnectionTrait, limit: u64) -> DomainResult<Vec<String>> {
-    let candidates: Vec<String> = webhook_deliveries::Entity::find()
-        .select_only()
-        .column(webhook_deliveries::Column::EndpointId)
-        .distinct()
-        .filter(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending))
-        .filter(webhook_deliveries::Column::NextAttemptAt.lte(Utc::now()))
-        .filter(free_or_expired(webhook_deliveries::Column::ClaimedUntil))
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await?;
-    if candidates.is_empty() {
-        return Ok(candidates);
-    }
+    let now = Utc::now();
+    let due = Query::select()
+        .expr(Expr::val(1))
+        .from(webhook_deliveries::Entity)
+        .and_where(
+            Expr::col((webhook_deliveries::Entity, webhook_deliveries::Column::EndpointId))
+                .equals((webhook_endpoints::Entity, webhook_endpoints::Column::Id)),
+        )
+        .and_where(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending))
+        .and_where(webhook_deliveries::Column::NextAttemptAt.lte(now))
+        .cond_where(free_or_expired(webhook_deliveries::Column::ClaimedUntil))
+        .to_owned();
     Ok(webhook_endpoints::Entity::find()
         .select_only()
         .column(webhook_endpoints::Column::Id)
-        .filter(webhook_endpoints::Column::Id.is_in(candidates))
         .filter(free_or_expired(webhook_endpoints::Column::LaneUntil))
+        .filter(Expr::exists(due))
+        .limit(limit)
         .into_tuple()
         .all(db)
         .await?)
@@ -148,4 +150,19 @@ pub async fn claim_due(
         .await?;
     claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
     Ok(claimed)
+}
+
+/// Gives back claims a drain took but did not use, so the next drain sends those deliveries
+/// without waiting for the claims to lapse.
+pub async fn unclaim(db: &impl ConnectionTrait, delivery_ids: &[&str]) -> DomainResult<()> {
+    if delivery_ids.is_empty() {
+        return Ok(());
+    }
+    webhook_deliveries::Entity::update_many()
+        .col_expr(webhook_deliveries::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(webhook_deliveries::Column::Id.is_in(delivery_ids.iter().copied()))
+        .filter(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending))
+        .exec(db)
+        .await?;
+    Ok(())
 }

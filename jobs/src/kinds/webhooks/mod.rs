@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::future::join_all;
+use futures::{StreamExt, stream::FuturesUnordered};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -38,6 +38,12 @@ use crate::{
 const DRAIN_BUDGET: Duration = Duration::from_secs(20);
 /// Lanes the dispatcher starts per round.
 const DISPATCH_ROUND: u64 = 200;
+/// A drain claims this many times `endpointConcurrency` deliveries at once and keeps that many
+/// in flight until they are sent, so a fast endpoint's claims, event reads and attempt records
+/// are shared by many deliveries.
+const ROUND_WAVES: usize = 8;
+/// Time kept between the end of the last send a round starts and the end of its claims.
+const CLAIM_MARGIN: Duration = Duration::from_secs(1);
 
 /// How long a lane lease or a delivery claim lasts: one attempt's timeout and some margin.
 fn lease(settings: &WebhookSettings) -> Duration {
@@ -70,11 +76,14 @@ impl Job for DrainEndpoint {
                 deliveries::dead_letter_inactive(&ctx.db, &endpoint).await?;
                 break;
             }
-            let limit = u64::from(settings.endpoint_concurrency.max(1));
-            let batch = lanes::claim_due(&ctx.db, &endpoint.id, limit, lease).await?;
+            let concurrency = settings.endpoint_concurrency.max(1) as usize;
+            let batch =
+                lanes::claim_due(&ctx.db, &endpoint.id, (concurrency * ROUND_WAVES) as u64, lease).await?;
             if batch.is_empty() {
                 break;
             }
+            // No send starts so late that it could outlive the claims.
+            let last_start = Instant::now() + lease.saturating_sub(settings.timeout() + CLAIM_MARGIN);
             let secret = endpoints::secret(&ctx.env.sealer, &endpoint)?;
             let ids: Vec<&str> = batch.iter().map(|delivery| delivery.event_id.as_str()).collect();
             let events: HashMap<String, events::Model> = events::Entity::find()
@@ -84,18 +93,38 @@ impl Job for DrainEndpoint {
                 .into_iter()
                 .map(|event| (event.id.clone(), event))
                 .collect();
-            let outcomes = join_all(batch.iter().map(|delivery| {
-                attempt(&ctx, &endpoint, &secret, delivery, events.get(&delivery.event_id), &settings)
-            }))
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
-            let sent: Vec<_> = batch.iter().zip(outcomes.iter()).collect();
+            // Up to `concurrency` sends in flight until the batch is sent or it is too late to
+            // start another.
+            let mut next = 0;
+            let mut in_flight = FuturesUnordered::new();
+            let mut outcomes = Vec::with_capacity(batch.len());
+            loop {
+                while in_flight.len() < concurrency && next < batch.len() && Instant::now() < last_start {
+                    let (index, delivery) = (next, &batch[next]);
+                    let event = events.get(&delivery.event_id);
+                    let (ctx, endpoint, secret, settings) = (&ctx, &endpoint, &secret, &settings);
+                    in_flight.push(async move {
+                        (index, attempt(ctx, endpoint, secret, delivery, event, settings).await)
+                    });
+                    next += 1;
+                }
+                let Some((index, outcome)) = in_flight.next().await else { break };
+                outcomes.push((index, outcome?));
+            }
+            outcomes.sort_by_key(|(index, _)| *index);
+            let sent: Vec<_> = outcomes.iter().map(|(index, outcome)| (&batch[*index], outcome)).collect();
+            let unsent: Vec<&str> = batch
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| outcomes.binary_search_by_key(index, |(i, _)| *i).is_err())
+                .map(|(_, delivery)| delivery.id.as_str())
+                .collect();
             let txn = ultra_domain::db::begin_write(&ctx.db).await?;
             let recorded = deliveries::record_attempts(&txn, &endpoint, &sent, &settings).await?;
+            lanes::unclaim(&txn, &unsent).await?;
             txn.commit().await?;
             report(&endpoint, &recorded);
-            attempts += batch.len();
+            attempts += sent.len();
         }
         lanes::release(&ctx.db, &self.endpoint_id, &self.lane).await?;
         ctx.conclude(json!({ "attempts": attempts })).await
