@@ -144,6 +144,21 @@ async fn primary_merchant(state: &AppState) -> Result<users::Model, ApiError> {
     })
 }
 
+/// An `Authorization: Bearer <JWT>` scheme for the OpenAPI document; every surface's tokens are
+/// JWTs, told apart by their scope.
+pub fn bearer_scheme(description: &'static str) -> MetaSecurityScheme {
+    MetaSecurityScheme {
+        ty: "http",
+        description: Some(description),
+        name: None,
+        key_in: None,
+        scheme: Some("bearer"),
+        bearer_format: Some("JWT"),
+        flows: None,
+        openid_connect_url: None,
+    }
+}
+
 impl<'a> ApiExtractor<'a> for Auth {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
 
@@ -151,19 +166,7 @@ impl<'a> ApiExtractor<'a> for Auth {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        registry.create_security_scheme(
-            "bearerAuth",
-            MetaSecurityScheme {
-                ty: "http",
-                description: Some("JWT from `POST /api/v1/auth/login`"),
-                name: None,
-                key_in: None,
-                scheme: Some("bearer"),
-                bearer_format: Some("JWT"),
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
+        registry.create_security_scheme("bearerAuth", bearer_scheme("JWT from `POST /api/v1/auth/login`"));
         registry.create_security_scheme(
             "cookieAuth",
             MetaSecurityScheme {

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use poem::{Request, RequestBody, http::StatusCode, web::Data};
 use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
-    payload::Json,
-    registry::{MetaSecurityScheme, Registry},
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi, payload::Json,
+    registry::Registry,
 };
 use serde_json::json;
 use ultra_domain::{
@@ -24,7 +23,7 @@ use super::{MaxteraTags, fields::required};
 use crate::{
     AppState,
     http::{
-        auth::bearer_token,
+        auth::{bearer_scheme, bearer_token},
         client::actor,
         error::{ApiError, ApiResult},
         json_body::JsonBody,
@@ -72,16 +71,7 @@ impl<'a> ApiExtractor<'a> for MaxteraAuth {
     fn register(registry: &mut Registry) {
         registry.create_security_scheme(
             "maxteraBearer",
-            MetaSecurityScheme {
-                ty: "http",
-                description: Some("The `access` token from `POST /maxtera/api/v1/auth/login/`"),
-                name: None,
-                key_in: None,
-                scheme: Some("bearer"),
-                bearer_format: Some("JWT"),
-                flows: None,
-                openid_connect_url: None,
-            },
+            bearer_scheme("The `access` token from `POST /maxtera/api/v1/auth/login/`"),
         );
     }
 

@@ -152,12 +152,9 @@ impl MaxteraWalletApi {
             },
         )
         .await?;
+        let pending = funding.status == MaxteraStatus::Pending;
         let view = funding_view(funding);
-        Ok(if view.status == status_word(MaxteraStatus::Pending) {
-            FundResponse::Pending(Json(view))
-        } else {
-            FundResponse::Done(Json(view))
-        })
+        Ok(if pending { FundResponse::Pending(Json(view)) } else { FundResponse::Done(Json(view)) })
     }
 }
 

@@ -2,17 +2,17 @@
 //! one-hour bearer token scoped to this surface, which every other endpoint requires.
 
 use poem::{Request, RequestBody, http::StatusCode};
-use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ExtractParamOptions,
-    registry::{MetaSecurityScheme, Registry},
-};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, registry::Registry};
 use serde_json::json;
 use ultra_domain::{api_keys, auth_tokens::SELLAPAY_SCOPE};
 use ultra_entity::users;
 
 use crate::{
     AppState,
-    http::{auth::bearer_token, error::ApiError},
+    http::{
+        auth::{bearer_scheme, bearer_token},
+        error::ApiError,
+    },
 };
 
 /// The seed's answer to a missing, invalid, expired or revoked token.
@@ -49,16 +49,7 @@ impl<'a> ApiExtractor<'a> for SellapayAuth {
     fn register(registry: &mut Registry) {
         registry.create_security_scheme(
             "sellapayBearer",
-            MetaSecurityScheme {
-                ty: "http",
-                description: Some("Access token from `POST /sellapay/api/v1/authorize`"),
-                name: None,
-                key_in: None,
-                scheme: Some("bearer"),
-                bearer_format: None,
-                flows: None,
-                openid_connect_url: None,
-            },
+            bearer_scheme("Access token from `POST /sellapay/api/v1/authorize`"),
         );
     }
 

@@ -26,9 +26,10 @@ pub async fn adapter_for(
     }
 }
 
-/// The adapter for a payout through `provider`: payouts take the mode their configuration has
-/// when they are sent.
-pub async fn payout_adapter_for(
+/// The adapter for work that takes the mode its configuration has when it runs, rather than
+/// the mode recorded at creation as a payment does: payouts, and Maxtera's fundings and
+/// purchases.
+pub async fn configured_adapter_for(
     ctx: &JobContext,
     provider: &str,
     merchant_id: &str,

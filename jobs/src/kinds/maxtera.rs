@@ -7,6 +7,8 @@
 //! request before buying again; a refusal refunds the wallet, once, in the transaction that
 //! marks the purchase failed.
 
+use std::ops::ControlFlow;
+
 use chrono::Utc;
 use rand::{Rng, distr::Alphanumeric};
 use serde::{Deserialize, Serialize};
@@ -21,7 +23,7 @@ use ultra_providers::{
     Verification, vtpass_request_id,
 };
 
-use super::{adapters::payout_adapter_for, poll_delay};
+use super::{adapters::configured_adapter_for, poll_delay};
 use crate::{
     enqueue::NewJob,
     job::{Completed, Job, JobContext, JobError, Outbox},
@@ -79,7 +81,7 @@ async fn platform_adapter(
     ctx: &JobContext,
     provider: &str,
 ) -> Result<Result<Adapter, ProviderError>, JobError> {
-    payout_adapter_for(ctx, provider, GLOBAL).await
+    configured_adapter_for(ctx, provider, GLOBAL).await
 }
 
 fn order_of<'a>(row: &'a Transaction, request_id: &'a str) -> PurchaseOrder<'a> {
@@ -153,6 +155,31 @@ async fn give_up(ctx: &JobContext, row: Transaction, reason: String) -> Result<C
     .await
 }
 
+/// Reads the transaction and builds `provider`'s adapter. A transaction nothing was sent for yet
+/// ends `failed` when the provider is not usable (`service` names it in the reason); one that
+/// may be with the provider already waits for it to come back. `Break` carries the completion of
+/// a job that is over.
+async fn prepare(
+    ctx: &JobContext,
+    id: i64,
+    provider: &str,
+    service: &str,
+) -> Result<ControlFlow<Completed, (Transaction, Adapter)>, JobError> {
+    let row = wallet::find(&ctx.db, id).await?;
+    if row.status.is_final() {
+        return Ok(ControlFlow::Break(
+            ctx.conclude(json!({ "status": row.status, "note": "already final" })).await?,
+        ));
+    }
+    match platform_adapter(ctx, provider).await? {
+        Ok(adapter) => Ok(ControlFlow::Continue((row, adapter))),
+        Err(err) if row.sent_at.is_none() => {
+            Ok(ControlFlow::Break(give_up(ctx, row, format!("{service} is unavailable: {err}")).await?))
+        }
+        Err(err) => Err(JobError::Transient(err.to_string())),
+    }
+}
+
 impl Job for BuyVtu {
     const KIND: &'static str = "maxtera.purchase";
     const QUEUE: &'static str = "payments";
@@ -161,16 +188,9 @@ impl Job for BuyVtu {
     const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(60);
 
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
-        let row = wallet::find(&ctx.db, self.transaction_id).await?;
-        if row.status.is_final() {
-            return ctx.conclude(json!({ "status": row.status, "note": "already final" })).await;
-        }
-        let adapter = match platform_adapter(&ctx, VTU).await? {
-            Ok(adapter) => adapter,
-            Err(err) if row.sent_at.is_none() => {
-                return give_up(&ctx, row, format!("The VTU service is unavailable: {err}")).await;
-            }
-            Err(err) => return Err(JobError::Transient(err.to_string())),
+        let (row, adapter) = match prepare(&ctx, self.transaction_id, VTU, "The VTU service").await? {
+            ControlFlow::Continue((row, adapter)) => (row, adapter),
+            ControlFlow::Break(completed) => return Ok(completed),
         };
         let outbox = ctx.outbox();
         if let Some(sent) = row.provider_request_id.clone() {
@@ -360,17 +380,11 @@ impl Job for OpenFunding {
     const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(60);
 
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
-        let row = wallet::find(&ctx.db, self.transaction_id).await?;
-        if row.status.is_final() {
-            return ctx.conclude(json!({ "status": row.status, "note": "already final" })).await;
-        }
-        let adapter = match platform_adapter(&ctx, ONEPIPE).await? {
-            Ok(adapter) => adapter,
-            Err(err) if row.sent_at.is_none() => {
-                return give_up(&ctx, row, format!("Funding through OnePipe is unavailable: {err}")).await;
-            }
-            Err(err) => return Err(JobError::Transient(err.to_string())),
-        };
+        let (row, adapter) =
+            match prepare(&ctx, self.transaction_id, ONEPIPE, "Funding through OnePipe").await? {
+                ControlFlow::Continue((row, adapter)) => (row, adapter),
+                ControlFlow::Break(completed) => return Ok(completed),
+            };
         let invoice = invoice_of(&ctx, &row).await?;
         let reference = row.reference.clone().unwrap_or_default();
         // The invoice is keyed by our reference, so opening it again returns the same one.

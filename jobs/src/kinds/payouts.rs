@@ -13,7 +13,7 @@ use ultra_entity::payouts::{self as payout_rows, PayoutKind, PayoutStatus};
 use ultra_providers::{PayoutOrder, PayoutState, ProviderError};
 
 use super::{
-    adapters::{payout_adapter_for, payout_result_url},
+    adapters::{configured_adapter_for, payout_result_url},
     poll_delay,
 };
 use crate::{
@@ -166,7 +166,7 @@ impl Job for SendPayout {
                 .await;
         };
         let sent_before = payout.sent_at.is_some();
-        let adapter = match payout_adapter_for(&ctx, provider, &payout.merchant_id).await? {
+        let adapter = match configured_adapter_for(&ctx, provider, &payout.merchant_id).await? {
             Ok(adapter) => adapter,
             Err(err) if !sent_before => return release(&ctx, payout, err.to_string()).await,
             Err(err) => return Err(JobError::Transient(err.to_string())),
@@ -220,7 +220,7 @@ impl Job for CheckPayout {
                 let Some((provider, _)) = rail(payout.kind) else {
                     return ctx.conclude(json!({ "status": payout.status, "note": "nothing to ask" })).await;
                 };
-                let adapter = match payout_adapter_for(&ctx, provider, &payout.merchant_id).await? {
+                let adapter = match configured_adapter_for(&ctx, provider, &payout.merchant_id).await? {
                     Ok(adapter) => adapter,
                     Err(err) => return Err(JobError::Transient(err.to_string())),
                 };
