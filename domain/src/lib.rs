@@ -16,6 +16,7 @@ pub mod maxtera;
 pub mod money;
 pub mod msisdn;
 pub mod passwords;
+pub mod payment_links;
 pub mod payments;
 pub mod payouts;
 pub mod provider_configs;
@@ -24,6 +25,7 @@ pub mod refunds;
 pub mod runtime_config;
 pub mod secrets;
 pub mod sellapay_transactions;
+pub mod subscriptions;
 pub mod users;
 pub mod webhooks;
 

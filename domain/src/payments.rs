@@ -18,7 +18,9 @@ use crate::{
     ids,
     ledger::{self, AccountSpec},
     money::format_amount,
+    payment_links,
     provider_configs::Provider,
+    subscriptions,
 };
 
 /// A payment to collect, validated by the surface that takes it.
@@ -33,6 +35,10 @@ pub struct NewPayment {
     pub description: Option<String>,
     pub metadata: Option<Value>,
     pub merchant_reference: Option<String>,
+    /// The payment link it is paid through; the caller has reserved one of the link's uses.
+    pub payment_link_id: Option<String>,
+    /// The subscription it renews; the caller has claimed the subscription's renewal.
+    pub subscription_id: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -72,6 +78,8 @@ pub async fn insert_pending(
         provider_data: Set(None),
         checkout_url: Set(None),
         merchant_reference: Set(new.merchant_reference),
+        payment_link_id: Set(new.payment_link_id),
+        subscription_id: Set(new.subscription_id),
         expires_at: Set(new.expires_at),
         completed_at: Set(None),
         created_at: Set(now),
@@ -178,6 +186,8 @@ pub async fn complete(
     )
     .await?;
     record_outcome(txn, &done, "payment.completed").await?;
+    payment_links::payment_ended(txn, &done).await?;
+    subscriptions::payment_ended(txn, &done).await?;
     Ok(Some(done))
 }
 
@@ -197,6 +207,8 @@ pub async fn end_unpaid(
         _ => "payment.failed",
     };
     record_outcome(txn, &done, event).await?;
+    payment_links::payment_ended(txn, &done).await?;
+    subscriptions::payment_ended(txn, &done).await?;
     Ok(Some(done))
 }
 

@@ -37,6 +37,9 @@ pub struct RuntimeConfig {
     pub webhooks: WebhookSettings,
     pub sellapay: SellapaySettings,
     pub maxtera: MaxteraSettings,
+    pub subscriptions: SubscriptionSettings,
+    /// Requests to the public payment-link endpoints allowed per client IP and window.
+    pub checkout_rate_limit: RateLimitRule,
 }
 
 impl Default for RuntimeConfig {
@@ -53,6 +56,8 @@ impl Default for RuntimeConfig {
             webhooks: WebhookSettings::default(),
             sellapay: SellapaySettings::default(),
             maxtera: MaxteraSettings::default(),
+            subscriptions: SubscriptionSettings::default(),
+            checkout_rate_limit: RateLimitRule { limit: 30, window_seconds: 60 },
         }
     }
 }
@@ -182,6 +187,21 @@ impl Default for MaxteraSettings {
             airtime: AmountLimits { min: 50, max: 50_000 },
             bills: AmountLimits { min: 500, max: 500_000 },
         }
+    }
+}
+
+/// How failed renewals are retried.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SubscriptionSettings {
+    /// The wait before each retry of a period whose renewal payment failed; once they are
+    /// used up the subscription is marked overdue. Customers often top up within a day.
+    pub retry_delays_seconds: Vec<u64>,
+}
+
+impl Default for SubscriptionSettings {
+    fn default() -> Self {
+        Self { retry_delays_seconds: vec![3600, 6 * 3600, 24 * 3600] }
     }
 }
 

@@ -60,6 +60,10 @@ pub struct Model {
     /// The merchant's own reference (a Sellapay client's `reference`), shown to the customer
     /// where the provider can (M-Pesa's `AccountReference`).
     pub merchant_reference: Option<String>,
+    /// The payment link the customer paid through, if any.
+    pub payment_link_id: Option<String>,
+    /// The subscription this payment renews, if any.
+    pub subscription_id: Option<String>,
     pub expires_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

@@ -12,6 +12,7 @@ mod m20261122_000007_api_keys;
 mod m20261122_000008_payouts;
 mod m20261129_000009_sellapay_rails;
 mod m20261129_000010_maxtera;
+mod m20261129_000011_links_subscriptions_exports;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_payouts::Migration),
             Box::new(m20261129_000009_sellapay_rails::Migration),
             Box::new(m20261129_000010_maxtera::Migration),
+            Box::new(m20261129_000011_links_subscriptions_exports::Migration),
         ]
     }
 }

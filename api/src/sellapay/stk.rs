@@ -103,6 +103,8 @@ impl SellapayStkApi {
                 description,
                 metadata: Some(json!({ "sellapayTransactionId": transaction_id })),
                 merchant_reference: reference,
+                payment_link_id: None,
+                subscription_id: None,
                 expires_at: Utc::now() + expiry,
             },
         )

@@ -296,6 +296,8 @@ impl PaymentsApi {
                         description: request.description,
                         metadata,
                         merchant_reference: None,
+                        payment_link_id: None,
+                        subscription_id: None,
                         expires_at: Utc::now() + expiry,
                     };
                     let (payment, enqueued) = open_payment(txn, new).await?;
