@@ -45,15 +45,17 @@ type Apis = (
     JobsApi,
     MerchantProvidersApi,
     AdminProvidersApi,
-    PaymentsApi,
-    PaymentExportApi,
-    RefundsApi,
+    PaymentApis,
     CallbacksApi,
     WebhooksApi,
     ApiKeysApi,
     SellapayApis,
     MaxteraApis,
 );
+
+/// Payments and what is built on them (refunds, exports, payment links, subscriptions), one
+/// element of [`Apis`].
+type PaymentApis = (PaymentsApi, PaymentExportApi, RefundsApi);
 
 /// The Sellapay surface's operations, one element of [`Apis`] (a tuple holds at most 16).
 type SellapayApis = (SellapayApi, SellapayStkApi, SellapayPayoutsApi, SellapayTransactionsApi);
@@ -71,9 +73,7 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             JobsApi,
             MerchantProvidersApi,
             AdminProvidersApi,
-            PaymentsApi,
-            PaymentExportApi,
-            RefundsApi,
+            (PaymentsApi, PaymentExportApi, RefundsApi),
             CallbacksApi,
             WebhooksApi,
             ApiKeysApi,
