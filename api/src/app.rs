@@ -27,12 +27,17 @@ use crate::{
         api_keys::ApiKeysApi,
         auth::{AdminAuthApi, AuthApi},
         callbacks::CallbacksApi,
+        checkout::{self, CheckoutApi},
+        exports::ExportsApi,
         jobs::JobsApi,
         payment_export::PaymentExportApi,
+        payment_links::PaymentLinksApi,
         payments::PaymentsApi,
         platform::PlatformApi,
         providers::{AdminProvidersApi, MerchantProvidersApi},
         refunds::RefundsApi,
+        subscription_export::SubscriptionExportApi,
+        subscriptions::SubscriptionsApi,
         webhooks::WebhooksApi,
     },
 };
@@ -55,7 +60,16 @@ type Apis = (
 
 /// Payments and what is built on them (refunds, exports, payment links, subscriptions), one
 /// element of [`Apis`].
-type PaymentApis = (PaymentsApi, PaymentExportApi, RefundsApi);
+type PaymentApis = (
+    PaymentsApi,
+    PaymentExportApi,
+    RefundsApi,
+    SubscriptionsApi,
+    PaymentLinksApi,
+    CheckoutApi,
+    SubscriptionExportApi,
+    ExportsApi,
+);
 
 /// The Sellapay surface's operations, one element of [`Apis`] (a tuple holds at most 16).
 type SellapayApis = (SellapayApi, SellapayStkApi, SellapayPayoutsApi, SellapayTransactionsApi);
@@ -73,7 +87,16 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             JobsApi,
             MerchantProvidersApi,
             AdminProvidersApi,
-            (PaymentsApi, PaymentExportApi, RefundsApi),
+            (
+                PaymentsApi,
+                PaymentExportApi,
+                RefundsApi,
+                SubscriptionsApi,
+                PaymentLinksApi,
+                CheckoutApi,
+                SubscriptionExportApi,
+                ExportsApi,
+            ),
             CallbacksApi,
             WebhooksApi,
             ApiKeysApi,
@@ -141,13 +164,37 @@ pub fn route(state: AppState) -> impl Endpoint {
     Route::new()
         .nest("/", api)
         .at("/api/v1/openapi.json", spec)
+        .at("/pay/:id", poem::get(checkout::page))
         .nest("/docs", docs)
-        .before(|req| async move { Ok(strip_trailing_slash(req)) })
+        .before(|req| async move {
+            refuse_nul(&req)?;
+            Ok(strip_trailing_slash(req))
+        })
         .with(rate_limits)
         .with(CookieJarManager::new())
         .with(CatchPanic::new().with_handler(|_| ApiError::internal("handler panicked").into_response()))
         .data(state)
         .with(RequestContext)
+}
+
+/// PostgreSQL cannot hold NUL in text, so an id or filter carrying `%00` would fail in the
+/// database; no identifier or filter of this API contains one, so it is refused up front,
+/// naming the query parameter that carries it.
+fn refuse_nul(req: &poem::Request) -> Result<(), ApiError> {
+    if req.uri().path().contains("%00") {
+        return Err(ApiError::bad_request("the URL path must not contain NUL characters (%00)"));
+    }
+    let query = req.uri().query().unwrap_or_default();
+    if !query.contains("%00") {
+        return Ok(());
+    }
+    let field = query
+        .split('&')
+        .find(|pair| pair.contains("%00"))
+        .and_then(|pair| pair.split('=').next())
+        .filter(|name| !name.contains("%00"))
+        .unwrap_or("query");
+    Err(ApiError::validation(field, "must not contain NUL characters (%00)"))
 }
 
 /// Serves the application until `shutdown` resolves, then lets in-flight requests finish.

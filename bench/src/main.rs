@@ -4,6 +4,7 @@
 
 mod api;
 mod e2e;
+mod export;
 mod jobs;
 mod load;
 mod report;
@@ -45,6 +46,12 @@ enum Bench {
         #[arg(long, default_value_t = 500)]
         count: u64,
     },
+    /// A CSV export of a million payments, built by the worker and downloaded: time and peak
+    /// resident memory of both.
+    Export {
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+    },
     /// Everything above with its defaults.
     All,
 }
@@ -75,11 +82,13 @@ async fn main() {
         Bench::Jobs { count } => jobs::run(&mut report, count).await,
         Bench::Webhooks { count, latency_count } => webhooks::run(&mut report, count, latency_count).await,
         Bench::EndToEnd { count } => e2e::run(&mut report, count).await,
+        Bench::Export { count } => export::run(&mut report, count).await,
         Bench::All => {
             api::run(&mut report, 10).await;
             jobs::run(&mut report, 20_000).await;
             webhooks::run(&mut report, 10_000, 500).await;
             e2e::run(&mut report, 500).await;
+            export::run(&mut report, 1_000_000).await;
         }
     }
     report.print();

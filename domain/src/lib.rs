@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth_tokens;
 pub mod backoff;
 pub mod banks;
+pub mod csv_export;
 pub mod db;
 pub mod error;
 pub mod events;

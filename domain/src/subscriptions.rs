@@ -30,6 +30,9 @@ pub fn new_id() -> String {
     ids::new_id("sub")
 }
 
+/// A retry is never put off by more than a year, whatever the runtime config says.
+const MAX_RETRY_DELAY_SECONDS: i64 = 366 * 24 * 3600;
+
 /// The day of the month a schedule starting at `at` keeps to.
 pub fn anchor_day(at: DateTime<Utc>) -> i16 {
     i16::try_from(at.day()).unwrap_or(1)
@@ -98,58 +101,101 @@ pub async fn payment_ended(db: &impl ConnectionTrait, payment: &payments::Model)
         return Ok(());
     };
     let now = Utc::now();
-    let held_by_this_payment = || {
-        subscriptions::Entity::update_many()
-            .col_expr(subscriptions::Column::RenewalPaymentId, Expr::value(Option::<String>::None))
-            .col_expr(subscriptions::Column::LastPaymentId, Expr::value(payment.id.clone()))
-            .col_expr(subscriptions::Column::UpdatedAt, Expr::value(now))
-            .filter(subscriptions::Column::Id.eq(subscription_id))
-            .filter(subscriptions::Column::RenewalPaymentId.eq(payment.id.as_str()))
-    };
-    if payment.status == PaymentStatus::Completed {
-        let next = next_period(subscription.next_renewal_at, subscription.interval, subscription.anchor_day);
-        held_by_this_payment()
-            .col_expr(subscriptions::Column::NextRenewalAt, Expr::value(next))
-            .col_expr(subscriptions::Column::RenewalAttempts, Expr::value(0))
-            .col_expr(subscriptions::Column::RetryAt, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(subscriptions::Column::Overdue, Expr::value(false))
-            .col_expr(subscriptions::Column::LastRenewedAt, Expr::value(now))
-            .col_expr(
-                subscriptions::Column::RenewalCount,
-                Expr::col(subscriptions::Column::RenewalCount).add(1),
-            )
-            .exec(db)
-            .await?;
-        events::record(
-            db,
-            NewEvent {
-                merchant_id: &subscription.merchant_id,
-                event_type: "subscription.renewed",
-                resource_type: "subscription",
-                resource_id: &subscription.id,
-                payload: renewed_payload(&subscription, payment, next),
-            },
-        )
-        .await?;
-        return Ok(());
+    let held_by_this_payment = subscriptions::Entity::update_many()
+        .col_expr(subscriptions::Column::RenewalPaymentId, Expr::value(Option::<String>::None))
+        .col_expr(subscriptions::Column::LastPaymentId, Expr::value(payment.id.clone()))
+        .col_expr(subscriptions::Column::UpdatedAt, Expr::value(now))
+        .filter(subscriptions::Column::Id.eq(subscription_id))
+        .filter(subscriptions::Column::RenewalPaymentId.eq(payment.id.as_str()));
+    if payment.status != PaymentStatus::Completed {
+        return record_failed_attempt(db, held_by_this_payment, &subscription, now).await;
     }
+    let next = following_period(&subscription, now);
+    held_by_this_payment
+        .col_expr(subscriptions::Column::NextRenewalAt, Expr::value(next))
+        .col_expr(subscriptions::Column::RenewalAttempts, Expr::value(0))
+        .col_expr(subscriptions::Column::RetryAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(subscriptions::Column::Overdue, Expr::value(false))
+        .col_expr(subscriptions::Column::LastRenewedAt, Expr::value(now))
+        .col_expr(subscriptions::Column::RenewalCount, Expr::col(subscriptions::Column::RenewalCount).add(1))
+        .exec(db)
+        .await?;
+    events::record(
+        db,
+        NewEvent {
+            merchant_id: &subscription.merchant_id,
+            event_type: "subscription.renewed",
+            resource_type: "subscription",
+            resource_id: &subscription.id,
+            payload: renewed_payload(&subscription, payment, next),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Counts a renewal attempt that could not even start a payment (the provider is no longer
+/// configured for the merchant) as a failed one, so it is retried and then flagged like any
+/// other; conditional on the attempt still being the current one.
+pub async fn renewal_refused(
+    db: &impl ConnectionTrait,
+    subscription: &subscriptions::Model,
+    attempt: i32,
+) -> DomainResult<()> {
+    let now = Utc::now();
+    let current_attempt = subscriptions::Entity::update_many()
+        .col_expr(subscriptions::Column::UpdatedAt, Expr::value(now))
+        .filter(subscriptions::Column::Id.eq(subscription.id.as_str()))
+        .filter(subscriptions::Column::NextRenewalAt.eq(subscription.next_renewal_at))
+        .filter(subscriptions::Column::RenewalAttempts.eq(attempt - 1))
+        .filter(subscriptions::Column::RenewalPaymentId.is_null());
+    record_failed_attempt(db, current_attempt, subscription, now).await
+}
+
+/// The period after the one just paid. When renewals fell behind (the subscription was due
+/// long ago, or the platform was down), it skips to the first period still ahead rather than
+/// charging the customer for every missed one in a row.
+fn following_period(subscription: &subscriptions::Model, now: DateTime<Utc>) -> DateTime<Utc> {
+    let next = next_period(subscription.next_renewal_at, subscription.interval, subscription.anchor_day);
+    first_period_after(next, subscription, now)
+}
+
+/// `start`, or the first period of the subscription's schedule after `now` if `start` is not
+/// ahead of it: where a resumed subscription picks up, skipping the periods it was paused for.
+pub fn first_period_after(
+    start: DateTime<Utc>,
+    subscription: &subscriptions::Model,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let mut period = start;
+    while period <= now {
+        period = next_period(period, subscription.interval, subscription.anchor_day);
+    }
+    period
+}
+
+/// Schedules the next retry of the period, or marks the subscription overdue once the runtime
+/// config's retries are used up.
+async fn record_failed_attempt(
+    db: &impl ConnectionTrait,
+    update: sea_orm::UpdateMany<subscriptions::Entity>,
+    subscription: &subscriptions::Model,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
     let retries = RuntimeConfig::load(db).await?.subscriptions.retry_delays_seconds;
     let attempts = subscription.renewal_attempts + 1;
-    let failed =
-        held_by_this_payment().col_expr(subscriptions::Column::RenewalAttempts, Expr::value(attempts));
-    match retries.get(usize::try_from(attempts - 1).unwrap_or(usize::MAX)) {
+    let update = update.col_expr(subscriptions::Column::RenewalAttempts, Expr::value(attempts));
+    let update = match retries.get(usize::try_from(attempts - 1).unwrap_or(usize::MAX)) {
         Some(delay) => {
-            let retry_at = now + chrono::Duration::seconds(i64::try_from(*delay).unwrap_or(i64::MAX / 2));
-            failed.col_expr(subscriptions::Column::RetryAt, Expr::value(retry_at)).exec(db).await?;
+            let delay = Ord::min(i64::try_from(*delay).unwrap_or(i64::MAX), MAX_RETRY_DELAY_SECONDS);
+            let retry_at = now + chrono::Duration::seconds(delay);
+            update.col_expr(subscriptions::Column::RetryAt, Expr::value(retry_at))
         }
-        None => {
-            failed
-                .col_expr(subscriptions::Column::RetryAt, Expr::value(Option::<DateTime<Utc>>::None))
-                .col_expr(subscriptions::Column::Overdue, Expr::value(true))
-                .exec(db)
-                .await?;
-        }
-    }
+        None => update
+            .col_expr(subscriptions::Column::RetryAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(subscriptions::Column::Overdue, Expr::value(true)),
+    };
+    update.exec(db).await?;
     Ok(())
 }
 

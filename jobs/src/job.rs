@@ -98,6 +98,12 @@ impl Outbox {
         Ok(())
     }
 
+    /// Keeps a job already written in `txn` (by a shared helper such as
+    /// [`crate::kinds::payments::open`]) for pushing after the commit.
+    pub fn hold(&self, enqueued: Enqueued) {
+        self.0.lock().expect("outbox lock").push(enqueued);
+    }
+
     fn take(&self) -> Vec<Enqueued> {
         std::mem::take(&mut *self.0.lock().expect("outbox lock"))
     }

@@ -158,3 +158,21 @@ async fn junk_never_produces_a_server_error() {
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["meta"]["code"], "route_not_found");
 }
+
+#[tokio::test]
+async fn a_nul_in_an_id_or_a_filter_is_refused_not_sent_to_the_database() {
+    let app = TestApp::spawn().await;
+    let token = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    for path in [
+        "/api/v1/payments/%00",
+        "/api/v1/payments/pay_%00x/refunds",
+        "/api/v1/payments?merchantId=a%00b",
+        "/api/v1/subscriptions/sub_%00",
+        "/maxtera/api/v1/transactions/%00/",
+    ] {
+        let response = app.client.get(app.url(path)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains("NUL"), "{path}: {text}");
+    }
+}

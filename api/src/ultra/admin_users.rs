@@ -156,9 +156,6 @@ impl AdminUsersApi {
             select = select.filter(user_rows::Column::Role.eq(ultra_entity::users::UserRole::from(role)));
         }
         if let Some(search) = search.0.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            if search.contains('\0') {
-                return Err(ApiError::validation("search", "must not contain NUL characters"));
-            }
             let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
             select = select.filter(

@@ -4,12 +4,17 @@ pub mod admin_users;
 pub mod api_keys;
 pub mod auth;
 pub mod callbacks;
+pub mod checkout;
+pub mod exports;
 pub mod jobs;
 pub mod payment_export;
+pub mod payment_links;
 pub mod payments;
 pub mod platform;
 pub mod providers;
 pub mod refunds;
+pub mod subscription_export;
+pub mod subscriptions;
 pub mod views;
 pub mod webhooks;
 
@@ -23,8 +28,14 @@ pub enum ApiTags {
     Admin,
     /// Payment initiation, polling, refunds, CSV export
     Payments,
+    /// Payment links, and the public operations of their hosted checkout page
+    PaymentLinks,
+    /// Recurring subscription management
+    Subscriptions,
     /// Status of asynchronous operations
     Jobs,
+    /// CSV files built in the background, and their downloads
+    Exports,
     /// Merchant payment provider configuration
     MerchantProviders,
     /// Health, readiness and metrics

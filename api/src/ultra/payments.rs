@@ -163,6 +163,8 @@ pub struct PaymentView {
     /// Where to send the customer to pay, for redirect flows (Orange Money WebPay); set once
     /// the provider has accepted the payment.
     pub checkout_url: Option<String>,
+    /// The payment link the customer paid through.
+    pub payment_link_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -187,6 +189,7 @@ impl From<payment_rows::Model> for PaymentView {
             failure_reason: payment.failure_reason,
             job_id: payment.job_id,
             checkout_url: payment.checkout_url,
+            payment_link_id: payment.payment_link_id,
             created_at: payment.created_at,
             updated_at: payment.updated_at,
             completed_at: payment.completed_at,
@@ -203,7 +206,7 @@ pub struct PaymentAccepted {
     pub job: JobRef,
 }
 
-fn validated_metadata(metadata: Option<Value>) -> ApiResult<Option<Value>> {
+pub(crate) fn validated_metadata(metadata: Option<Value>) -> ApiResult<Option<Value>> {
     match metadata {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => {
@@ -345,6 +348,9 @@ impl PaymentsApi {
         /// Filter by merchant (admins only).
         #[oai(name = "merchantId")]
         merchant_id: Query<Option<String>>,
+        /// Payments made through this payment link.
+        #[oai(name = "paymentLinkId")]
+        payment_link_id: Query<Option<String>>,
         page: Query<Option<u64>>,
         per_page: Query<Option<u64>>,
         pagination: Query<Option<String>>,
@@ -372,6 +378,9 @@ impl PaymentsApi {
         }
         if let Some(status) = status.0 {
             select = select.filter(payment_rows::Column::Status.eq(PaymentStatus::from(status)));
+        }
+        if let Some(link) = payment_link_id.0 {
+            select = select.filter(payment_rows::Column::PaymentLinkId.eq(link));
         }
         let (rows, meta) = paginate(&state.db, select, payment_rows::Column::Id, |p| &p.id, &request).await?;
         Ok(Reply::with_meta(rows.into_iter().map(PaymentView::from).collect(), meta))

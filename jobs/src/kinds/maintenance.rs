@@ -1,17 +1,18 @@
-//! Housekeeping the scheduler fires: nothing here is urgent, and each run is a single
-//! statement, so a repeated run is harmless.
+//! Housekeeping the scheduler fires: nothing here is urgent, and each run only deletes or
+//! expires what is past its time, so a repeated run is harmless.
 
 use chrono::Utc;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ultra_domain::runtime_config::RuntimeConfig;
 use ultra_entity::{
-    idempotency_keys,
+    exports, idempotency_keys,
     jobs::{self, JobStatus},
     tokens::{self, TokenStatus},
 };
 
+use super::exports::delete_chunks;
 use crate::job::{Completed, Job, JobContext, JobError};
 
 /// Deletes idempotency keys past their TTL.
@@ -92,5 +93,46 @@ impl Job for PurgeFinishedJobs {
             })
         })
         .await
+    }
+}
+
+/// Deletes exports past their expiry, with their files.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeExpiredExports;
+
+/// Exports deleted per transaction: a file can be hundreds of chunks, and a short transaction
+/// per batch keeps a purge from holding locks that chunk writes wait on.
+const EXPORTS_PER_PURGE: u64 = 50;
+
+impl Job for PurgeExpiredExports {
+    const KIND: &'static str = "maintenance.purge_expired_exports";
+    const QUEUE: &'static str = "maintenance";
+    const MAX_ATTEMPTS: i32 = 3;
+
+    async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
+        let now = Utc::now();
+        let (mut deleted, mut chunks) = (0, 0);
+        loop {
+            let txn = ultra_domain::db::begin_write(&ctx.db).await?;
+            let expired: Vec<String> = exports::Entity::find()
+                .select_only()
+                .column(exports::Column::Id)
+                .filter(exports::Column::ExpiresAt.lte(now))
+                .limit(EXPORTS_PER_PURGE)
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            if expired.is_empty() {
+                break;
+            }
+            chunks += delete_chunks(&txn, &expired).await?;
+            deleted += exports::Entity::delete_many()
+                .filter(exports::Column::Id.is_in(expired))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            txn.commit().await?;
+        }
+        ctx.conclude(json!({ "deleted": deleted, "chunks": chunks })).await
     }
 }

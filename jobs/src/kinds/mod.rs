@@ -2,11 +2,14 @@
 
 mod adapters;
 pub mod diagnostics;
+pub mod exports;
 pub mod maintenance;
 pub mod maxtera;
+pub mod payment_links;
 pub mod payments;
 pub mod payouts;
 pub mod refunds;
+pub mod subscriptions;
 pub mod webhooks;
 
 use chrono::Duration as TimeDelta;
@@ -25,10 +28,13 @@ pub fn register_all(registry: &mut Registry) {
     registry.register::<maintenance::PurgeIdempotencyKeys>();
     registry.register::<maintenance::ExpireTokens>();
     registry.register::<maintenance::PurgeFinishedJobs>();
+    registry.register::<maintenance::PurgeExpiredExports>();
     registry.register::<diagnostics::Probe>();
+    registry.register::<exports::BuildExport>();
     registry.register::<payments::CollectPayment>();
     registry.register::<payments::CheckPayment>();
     registry.register::<payments::ExpirePayments>();
+    registry.register::<payment_links::ExpirePaymentLinks>();
     registry.register::<refunds::ProcessRefund>();
     registry.register::<refunds::CheckRefund>();
     registry.register::<refunds::PollRefunds>();
@@ -39,4 +45,6 @@ pub fn register_all(registry: &mut Registry) {
     registry.register::<maxtera::CheckVtu>();
     registry.register::<maxtera::OpenFunding>();
     registry.register::<maxtera::CheckFunding>();
+    registry.register::<subscriptions::RenewSubscription>();
+    registry.register::<subscriptions::RenewDueSubscriptions>();
 }
