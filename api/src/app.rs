@@ -45,11 +45,9 @@ use crate::{
 type Apis = (
     PlatformApi,
     AuthApi,
-    AdminAuthApi,
-    AdminUsersApi,
+    AdminApis,
     JobsApi,
     MerchantProvidersApi,
-    AdminProvidersApi,
     PaymentApis,
     CallbacksApi,
     WebhooksApi,
@@ -57,6 +55,9 @@ type Apis = (
     SellapayApis,
     MaxteraApis,
 );
+
+/// The platform's administration, one element of [`Apis`].
+type AdminApis = (AdminAuthApi, AdminUsersApi, AdminProvidersApi);
 
 /// Payments and what is built on them (refunds, exports, payment links, subscriptions), one
 /// element of [`Apis`].
@@ -82,11 +83,9 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
         (
             PlatformApi,
             AuthApi,
-            AdminAuthApi,
-            AdminUsersApi,
+            (AdminAuthApi, AdminUsersApi, AdminProvidersApi),
             JobsApi,
             MerchantProvidersApi,
-            AdminProvidersApi,
             (
                 PaymentsApi,
                 PaymentExportApi,
