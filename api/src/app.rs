@@ -23,13 +23,18 @@ use crate::{
         transactions::SellapayTransactionsApi,
     },
     ultra::{
+        admin_config::AdminConfigApi,
+        admin_tokens::AdminTokensApi,
         admin_users::AdminUsersApi,
+        analytics::AnalyticsApi,
         api_keys::ApiKeysApi,
+        audit_logs::AuditLogsApi,
         auth::{AdminAuthApi, AuthApi},
         callbacks::CallbacksApi,
         checkout::{self, CheckoutApi},
         exports::ExportsApi,
         jobs::JobsApi,
+        onboarding::OnboardingApi,
         payment_export::PaymentExportApi,
         payment_links::PaymentLinksApi,
         payments::PaymentsApi,
@@ -38,6 +43,7 @@ use crate::{
         refunds::RefundsApi,
         subscription_export::SubscriptionExportApi,
         subscriptions::SubscriptionsApi,
+        tiers::TiersApi,
         webhooks::WebhooksApi,
     },
 };
@@ -52,12 +58,15 @@ type Apis = (
     CallbacksApi,
     WebhooksApi,
     ApiKeysApi,
+    AnalyticsApi,
+    OnboardingApi,
     SellapayApis,
     MaxteraApis,
 );
 
 /// The platform's administration, one element of [`Apis`].
-type AdminApis = (AdminAuthApi, AdminUsersApi, AdminProvidersApi);
+type AdminApis =
+    (AdminAuthApi, AdminUsersApi, AdminProvidersApi, AuditLogsApi, AdminTokensApi, AdminConfigApi, TiersApi);
 
 /// Payments and what is built on them (refunds, exports, payment links, subscriptions), one
 /// element of [`Apis`].
@@ -83,7 +92,15 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
         (
             PlatformApi,
             AuthApi,
-            (AdminAuthApi, AdminUsersApi, AdminProvidersApi),
+            (
+                AdminAuthApi,
+                AdminUsersApi,
+                AdminProvidersApi,
+                AuditLogsApi,
+                AdminTokensApi,
+                AdminConfigApi,
+                TiersApi,
+            ),
             JobsApi,
             MerchantProvidersApi,
             (
@@ -99,6 +116,8 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             CallbacksApi,
             WebhooksApi,
             ApiKeysApi,
+            AnalyticsApi,
+            OnboardingApi,
             (SellapayApi, SellapayStkApi, SellapayPayoutsApi, SellapayTransactionsApi),
             (MaxteraAuthApi, MaxteraWalletApi, MaxteraPurchasesApi, MaxteraTransactionsApi),
         ),

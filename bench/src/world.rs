@@ -34,9 +34,11 @@ impl World {
         );
         db.create_user(MERCHANT_EMAIL, Some(MERCHANT_PASSWORD), "user", &["--tier", "pro-plus"]);
         let conn = db.connect().await;
-        // The per-merchant payment limit would otherwise be what is measured.
+        // The per-tier rate limits would otherwise be what is measured.
         let unlimited = json!({ "limit": 1_000_000_000u64, "windowSeconds": 60 });
-        RuntimeConfig::set(&conn, "paymentRateLimit", unlimited, None).await.expect("runtime config");
+        let tier = json!({ "payments": unlimited, "requests": unlimited });
+        let every_tier = json!({ "starter": tier, "pro": tier, "pro_plus": tier, "enterprise": tier });
+        RuntimeConfig::set(&conn, "rateLimits", every_tier, None).await.expect("runtime config");
         for (key, value) in runtime {
             RuntimeConfig::set(&conn, key, value.clone(), None).await.expect("runtime config");
         }

@@ -168,3 +168,47 @@ pub async fn revoke(db: &impl ConnectionTrait, token: tokens::Model) -> DomainRe
     active.revoked_at = Set(Some(Utc::now()));
     Ok(active.update(db).await?)
 }
+
+/// Claim names a caller may not set: the registered claims Ultra signs itself, and the custom
+/// claims that decide which surface a token opens (`scope`, `apiKey`) or what it claims to be.
+pub const RESERVED_CLAIMS: [&str; 10] =
+    ["sub", "jti", "iat", "exp", "nbf", "iss", "aud", "role", "scope", "apiKey"];
+/// Custom claims travel in every request's token; a few small values are what they are for.
+const MAX_CUSTOM_CLAIMS_BYTES: usize = 2048;
+
+/// Checks claims an admin asks to put in a token: an object of at most 2 KiB whose names are
+/// not reserved.
+pub fn check_custom_claims(claims: &serde_json::Value) -> DomainResult<()> {
+    let field = "customClaims";
+    let serde_json::Value::Object(map) = claims else {
+        return Err(DomainError::validation(field, "must be a JSON object"));
+    };
+    if let Some(name) = map.keys().find(|name| RESERVED_CLAIMS.contains(&name.as_str())) {
+        return Err(DomainError::validation(
+            format!("{field}.{name}"),
+            format!("is a reserved claim; reserved are {}", RESERVED_CLAIMS.join(", ")),
+        ));
+    }
+    if map.keys().any(|name| name.is_empty() || name.len() > 64) {
+        return Err(DomainError::validation(field, "claim names must be 1 to 64 characters"));
+    }
+    if claims.to_string().len() > MAX_CUSTOM_CLAIMS_BYTES {
+        return Err(DomainError::validation(field, "must be at most 2048 bytes of JSON"));
+    }
+    if holds_nul(claims) {
+        return Err(DomainError::validation(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
+/// PostgreSQL text cannot hold NUL.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(key, value)| key.contains('\0') || holds_nul(value))
+        }
+        _ => false,
+    }
+}

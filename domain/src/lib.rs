@@ -1,11 +1,13 @@
 //! What the API and the workers share: database access, the ledger, users and their tokens,
 //! runtime configuration and the audit trail. Nothing here speaks HTTP.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod auth_tokens;
 pub mod backoff;
 pub mod banks;
+pub mod config_patch;
 pub mod csv_export;
 pub mod db;
 pub mod error;
@@ -16,6 +18,7 @@ pub mod ledger;
 pub mod maxtera;
 pub mod money;
 pub mod msisdn;
+pub mod onboarding;
 pub mod passwords;
 pub mod payment_links;
 pub mod payments;
@@ -27,6 +30,7 @@ pub mod runtime_config;
 pub mod secrets;
 pub mod sellapay_transactions;
 pub mod subscriptions;
+pub mod tiers;
 pub mod users;
 pub mod webhooks;
 

@@ -19,6 +19,7 @@ use ultra_entity::{
 
 use crate::{
     DomainError, DomainResult,
+    audit::{self, Actor, AuditEvent},
     events::{self, NewEvent},
     ids,
     money::format_amount,
@@ -138,6 +139,19 @@ pub async fn payment_ended(db: &impl ConnectionTrait, payment: &payments::Model)
         return Ok(());
     }
     let link = payment_links::Entity::find_by_id(link_id).one(db).await?;
+    audit::record(
+        db,
+        &Actor::default(),
+        AuditEvent {
+            action: "payment_link.paid",
+            entity_type: "payment_link",
+            entity_id: Some(link_id),
+            details: Some(
+                json!({ "paymentId": payment.id, "usesCount": link.as_ref().map(|l| l.uses_count) }),
+            ),
+        },
+    )
+    .await?;
     events::record(
         db,
         NewEvent {

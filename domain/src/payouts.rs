@@ -15,6 +15,7 @@ use ultra_entity::{
 
 use crate::{
     DomainError, DomainResult,
+    audit::{self, Actor, AuditEvent},
     events::{self, NewEvent},
     ids,
     ledger::{self, AccountSpec},
@@ -249,6 +250,7 @@ pub fn payload(payout: &payouts::Model) -> Value {
     })
 }
 
+/// Records the payout's end as an event for the merchant's webhooks and in the audit trail.
 async fn record(txn: &DatabaseTransaction, payout: &payouts::Model, event: &str) -> DomainResult<()> {
     events::record(
         txn,
@@ -261,5 +263,15 @@ async fn record(txn: &DatabaseTransaction, payout: &payouts::Model, event: &str)
         },
     )
     .await?;
-    Ok(())
+    audit::record(
+        txn,
+        &Actor::default(),
+        AuditEvent {
+            action: event,
+            entity_type: "payout",
+            entity_id: Some(&payout.id),
+            details: Some(json!({ "status": payout.status, "reason": payout.failure_reason })),
+        },
+    )
+    .await
 }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set, sea_query::OnConflict};
 use serde::{Deserialize, Serialize};
 use tokio::{sync::RwLock, time::Instant};
-use ultra_entity::runtime_config;
+use ultra_entity::{runtime_config, users::Tier};
 
 use crate::{DomainError, DomainResult};
 
@@ -28,8 +28,8 @@ pub struct RuntimeConfig {
     pub login_rate_limit: RateLimitRule,
     /// A payment still pending this long after creation expires.
     pub payment_expiry_seconds: u64,
-    /// `POST /api/v1/payments` requests allowed per merchant user and window.
-    pub payment_rate_limit: RateLimitRule,
+    /// Requests allowed per window to each SLA tier's accounts.
+    pub rate_limits: TierRateLimits,
     /// Finished job rows older than this are deleted.
     pub job_retention_days: u32,
     /// Cron expressions (with a seconds field) overriding a schedule's default, by name.
@@ -40,6 +40,7 @@ pub struct RuntimeConfig {
     pub subscriptions: SubscriptionSettings,
     /// Requests to the public payment-link endpoints allowed per client IP and window.
     pub checkout_rate_limit: RateLimitRule,
+    pub refunds: RefundSettings,
 }
 
 impl Default for RuntimeConfig {
@@ -50,7 +51,7 @@ impl Default for RuntimeConfig {
             primary_merchant_id: None,
             login_rate_limit: RateLimitRule { limit: 10, window_seconds: 60 },
             payment_expiry_seconds: 15 * 60,
-            payment_rate_limit: RateLimitRule { limit: 30, window_seconds: 60 },
+            rate_limits: TierRateLimits::default(),
             job_retention_days: 30,
             schedules: BTreeMap::new(),
             webhooks: WebhookSettings::default(),
@@ -58,6 +59,7 @@ impl Default for RuntimeConfig {
             maxtera: MaxteraSettings::default(),
             subscriptions: SubscriptionSettings::default(),
             checkout_rate_limit: RateLimitRule { limit: 30, window_seconds: 60 },
+            refunds: RefundSettings::default(),
         }
     }
 }
@@ -205,6 +207,63 @@ impl Default for SubscriptionSettings {
     }
 }
 
+/// The limits that come with each SLA tier, keyed by the tier's name.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct TierRateLimits {
+    pub starter: TierLimits,
+    pub pro: TierLimits,
+    pub pro_plus: TierLimits,
+    pub enterprise: TierLimits,
+}
+
+impl Default for TierRateLimits {
+    /// Every tier creates payments at the seed's 30 per minute; the general allowance grows with
+    /// the tier, and stays far above what a dashboard or a polling integration sends.
+    fn default() -> Self {
+        let limits = |requests: u32| TierLimits {
+            payments: RateLimitRule { limit: 30, window_seconds: 60 },
+            requests: RateLimitRule { limit: requests, window_seconds: 60 },
+        };
+        Self { starter: limits(1200), pro: limits(2400), pro_plus: limits(6000), enterprise: limits(12_000) }
+    }
+}
+
+impl TierRateLimits {
+    pub fn for_tier(&self, tier: Tier) -> &TierLimits {
+        match tier {
+            Tier::Starter => &self.starter,
+            Tier::Pro => &self.pro,
+            Tier::ProPlus => &self.pro_plus,
+            Tier::Enterprise => &self.enterprise,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TierLimits {
+    /// `POST /api/v1/payments` requests per merchant.
+    pub payments: RateLimitRule,
+    /// Authenticated requests to the ultra surface per account, payments included.
+    pub requests: RateLimitRule,
+}
+
+/// How refunds a provider is still processing are followed up.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RefundSettings {
+    /// How long a refund the provider accepted waits before its status is asked again; the
+    /// `poll-refunds` schedule then picks it up at its next tick.
+    pub recheck_seconds: u64,
+}
+
+impl Default for RefundSettings {
+    fn default() -> Self {
+        Self { recheck_seconds: 10 }
+    }
+}
+
 /// The least and most a single request may move, in whole units of the currency.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AmountLimits {
@@ -295,5 +354,11 @@ impl RuntimeConfigStore {
         let config = Arc::new(RuntimeConfig::load(&self.db).await?);
         *self.cached.write().await = Some((Instant::now(), config.clone()));
         Ok(config)
+    }
+
+    /// Drops the cached set, so that the process that just wrote a change serves it at once
+    /// rather than after the cache's age.
+    pub async fn forget(&self) {
+        *self.cached.write().await = None;
     }
 }

@@ -20,6 +20,7 @@ use ultra_entity::{
 
 use crate::{
     DomainResult,
+    audit::{self, Actor, AuditEvent},
     events::{self, NewEvent},
     ids,
     money::format_amount,
@@ -120,6 +121,13 @@ pub async fn payment_ended(db: &impl ConnectionTrait, payment: &payments::Model)
         .col_expr(subscriptions::Column::RenewalCount, Expr::col(subscriptions::Column::RenewalCount).add(1))
         .exec(db)
         .await?;
+    audited(
+        db,
+        &subscription,
+        "subscription.renewed",
+        json!({ "paymentId": payment.id, "nextRenewalAt": next }),
+    )
+    .await?;
     events::record(
         db,
         NewEvent {
@@ -185,6 +193,7 @@ async fn record_failed_attempt(
     let retries = RuntimeConfig::load(db).await?.subscriptions.retry_delays_seconds;
     let attempts = subscription.renewal_attempts + 1;
     let update = update.col_expr(subscriptions::Column::RenewalAttempts, Expr::value(attempts));
+    let exhausted = retries.len() < usize::try_from(attempts).unwrap_or(usize::MAX);
     let update = match retries.get(usize::try_from(attempts - 1).unwrap_or(usize::MAX)) {
         Some(delay) => {
             let delay = Ord::min(i64::try_from(*delay).unwrap_or(i64::MAX), MAX_RETRY_DELAY_SECONDS);
@@ -195,8 +204,32 @@ async fn record_failed_attempt(
             .col_expr(subscriptions::Column::RetryAt, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(subscriptions::Column::Overdue, Expr::value(true)),
     };
-    update.exec(db).await?;
-    Ok(())
+    if update.exec(db).await?.rows_affected == 0 {
+        return Ok(());
+    }
+    let action = if exhausted { "subscription.overdue" } else { "subscription.renewal_failed" };
+    audited(db, subscription, action, json!({ "attempts": attempts, "period": subscription.next_renewal_at }))
+        .await
+}
+
+/// What the platform did to a subscription on its own, in the audit trail.
+async fn audited(
+    db: &impl ConnectionTrait,
+    subscription: &subscriptions::Model,
+    action: &str,
+    details: Value,
+) -> DomainResult<()> {
+    audit::record(
+        db,
+        &Actor::default(),
+        AuditEvent {
+            action,
+            entity_type: "subscription",
+            entity_id: Some(&subscription.id),
+            details: Some(details),
+        },
+    )
+    .await
 }
 
 fn renewed_payload(

@@ -13,6 +13,7 @@ mod m20261122_000008_payouts;
 mod m20261129_000009_sellapay_rails;
 mod m20261129_000010_maxtera;
 mod m20261129_000011_links_subscriptions_exports;
+mod m20261129_000012_analytics_and_onboarding;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_sellapay_rails::Migration),
             Box::new(m20261129_000010_maxtera::Migration),
             Box::new(m20261129_000011_links_subscriptions_exports::Migration),
+            Box::new(m20261129_000012_analytics_and_onboarding::Migration),
         ]
     }
 }

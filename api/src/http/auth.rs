@@ -8,12 +8,13 @@ use poem_openapi::{
     registry::{MetaSecurityScheme, Registry},
 };
 use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use ultra_domain::tiers::{self, Feature};
 use ultra_entity::{
     tokens,
-    users::{self, Tier, UserRole},
+    users::{self, UserRole},
 };
 
-use super::error::ApiError;
+use super::{error::ApiError, rate_limit};
 use crate::AppState;
 
 pub const AUTH_COOKIE: &str = "auth_token";
@@ -57,6 +58,19 @@ impl Principal {
         self.is_admin() || self.merchant().is_ok_and(|merchant| merchant.id == owner_id)
     }
 
+    /// The merchant a list is narrowed to: the one an admin names in the `param` filter (or
+    /// `None`, every merchant), and always the caller's own for anyone else, who may not name
+    /// one.
+    pub fn merchant_scope(&self, requested: Option<String>, param: &str) -> Result<Option<String>, ApiError> {
+        if self.is_admin() {
+            return Ok(requested);
+        }
+        if requested.is_some() {
+            return Err(ApiError::forbidden(format!("{param} is an admin filter")));
+        }
+        Ok(Some(self.merchant()?.id.clone()))
+    }
+
     pub fn require_super_admin(&self) -> Result<(), ApiError> {
         self.require_admin()?;
         if self.user.is_super_admin {
@@ -68,15 +82,17 @@ impl Principal {
 }
 
 /// Refuses a feature the account's SLA tier does not include, saying which tier does.
-pub fn require_tier(account: &users::Model, minimum: Tier, feature: &str) -> Result<(), ApiError> {
-    if account.tier >= minimum {
+pub fn require_feature(account: &users::Model, feature: Feature) -> Result<(), ApiError> {
+    if tiers::allows(account.tier, feature) {
         return Ok(());
     }
+    let minimum = feature.minimum_tier();
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
         "tier_required",
         format!(
-            "{feature} requires the {} SLA tier ({}) or higher; this account is on {}",
+            "{} requires the {} SLA tier ({}) or higher; this account is on {}",
+            feature.label(),
             minimum.label(),
             minimum.to_value(),
             account.tier.to_value()
@@ -109,6 +125,8 @@ async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
     let (token, user) = ultra_domain::auth_tokens::authenticate(&state.db, &claims)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the token has been revoked or has expired"))?;
+    let requests = state.runtime.current().await?.rate_limits.for_tier(user.tier).requests;
+    rate_limit::enforce(req, state, &format!("requests:{}", user.id), requests).await?;
     let acting_as = match req.header("X-App-Context") {
         None | Some("admin") => None,
         Some("merchant") if user.role == UserRole::Admin => Some(primary_merchant(state).await?),

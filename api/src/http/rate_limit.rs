@@ -4,10 +4,13 @@
 //! window on every check. Unlike fixed windows it never lets twice the limit through around a
 //! window boundary. Time comes from the Redis server so that replicas with skewed clocks agree.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
     http::{HeaderValue, Method},
 };
+use poem_openapi::OperationId;
 use ultra_domain::runtime_config::{RateLimitRule, RuntimeConfig};
 
 use sha2::{Digest, Sha256};
@@ -94,6 +97,7 @@ pub struct RateLimitEndpoint<E> {
 }
 
 /// The outcome of one check, as the `X-RateLimit-*` headers report it.
+#[derive(Clone)]
 pub struct Verdict {
     pub allowed: bool,
     pub limit: u32,
@@ -134,10 +138,48 @@ pub async fn check(state: &AppState, key: &str, rule: RateLimitRule) -> Result<V
     })
 }
 
+/// Counts a request of an authenticated caller against `key` and refuses it over `rule`. The
+/// middleware cannot make these checks, which need the caller's account (its tier, its
+/// merchant), so it leaves a slot in the request where they report back for the
+/// `X-RateLimit-*` headers.
+pub async fn enforce(
+    req: &Request,
+    state: &AppState,
+    key: &str,
+    rule: RateLimitRule,
+) -> Result<(), ApiError> {
+    let verdict = check(state, key, rule).await?;
+    let refusal = (!verdict.allowed).then(|| ApiError::rate_limited(verdict.retry_after));
+    if let Some(reported) = req.extensions().get::<Reported>() {
+        reported.keep(verdict);
+    }
+    refusal.map_or(Ok(()), Err)
+}
+
+/// The verdicts of [`enforce`] for one request; the headers report the one nearest its limit.
+#[derive(Clone, Default)]
+struct Reported(Arc<Mutex<Option<Verdict>>>);
+
+impl Reported {
+    fn keep(&self, verdict: Verdict) {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let nearer = kept
+            .as_ref()
+            .is_none_or(|kept| kept.allowed && (!verdict.allowed || verdict.remaining < kept.remaining));
+        if nearer {
+            *kept = Some(verdict);
+        }
+    }
+
+    fn take(&self) -> Option<Verdict> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
 impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Self::Output> {
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let by_ip = self
             .rules
             .iter()
@@ -145,7 +187,26 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             .map(|rule| (format!("{}:{}", rule.name, client_ip(&req)), rule.rule));
         let by_token = || self.token_rules.iter().find_map(|rule| rule.key(&req).map(|key| (key, rule.rule)));
         let Some((key, rule)) = by_ip.or_else(by_token) else {
-            return self.inner.call(req).await.map(IntoResponse::into_response);
+            let reported = Reported::default();
+            req.extensions_mut().insert(reported.clone());
+            let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+            let outcome = self.inner.call(req).await;
+            let Some(verdict) = reported.take() else {
+                return outcome.map(IntoResponse::into_response);
+            };
+            let mut response = match outcome {
+                Ok(output) => output.into_response(),
+                Err(err) => {
+                    let operation = err.data::<OperationId>().copied();
+                    let mut response = ApiError::from_poem(&err, method.as_str(), &path).render(&path);
+                    if let Some(operation) = operation {
+                        response.set_data(operation);
+                    }
+                    response
+                }
+            };
+            verdict.apply_headers(&mut response);
+            return Ok(response);
         };
         let state = req.data::<AppState>().cloned().ok_or_else(|| ApiError::internal("state missing"))?;
         let config = state.runtime.current().await.map_err(ApiError::from)?;

@@ -12,7 +12,7 @@ use poem_openapi::{
 use serde_json::json;
 use ultra_domain::{
     DomainError,
-    audit::{self, AuditEvent},
+    audit::{self, Actor, AuditEvent},
     auth_tokens::{self, MAXTERA_REFRESH_SCOPE, MAXTERA_SCOPE, TokenRequest},
     maxtera::{accounts, phones},
     passwords, users,
@@ -207,6 +207,7 @@ impl MaxteraAuthApi {
     #[oai(path = "/auth/login", method = "post", operation_id = "maxteraLogin")]
     async fn login(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         body: JsonBody<LoginRequest>,
     ) -> ApiResult<Json<TokenPair>> {
@@ -229,7 +230,7 @@ impl MaxteraAuthApi {
                 json!({ "detail": "No active account found with the given credentials", "code": "no_active_account" }),
             ));
         };
-        Ok(Json(issue_pair(&state, &user).await?))
+        Ok(Json(issue_pair(&state, &actor(req, Some(&user.id)), &user, "maxtera.login").await?))
     }
 
     /// Refresh
@@ -239,6 +240,7 @@ impl MaxteraAuthApi {
     #[oai(path = "/auth/refresh", method = "post", operation_id = "maxteraRefresh")]
     async fn refresh(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         body: JsonBody<RefreshRequest>,
     ) -> ApiResult<Json<TokenPair>> {
@@ -249,7 +251,7 @@ impl MaxteraAuthApi {
             .filter(|c| c.scope() == Some(MAXTERA_REFRESH_SCOPE))
             .ok_or_else(refresh_rejected)?;
         let user = auth_tokens::redeem(&state.db, &claims).await?.ok_or_else(refresh_rejected)?;
-        Ok(Json(issue_pair(&state, &user).await?))
+        Ok(Json(issue_pair(&state, &actor(req, Some(&user.id)), &user, "maxtera.refresh").await?))
     }
 }
 
@@ -265,7 +267,9 @@ fn refresh_rejected() -> ApiError {
     )
 }
 
-async fn issue_pair(state: &AppState, user: &User) -> ApiResult<TokenPair> {
+/// Issues an access and a refresh token, recording `action` (a login or a refresh) in the audit
+/// trail in the same transaction.
+async fn issue_pair(state: &AppState, actor: &Actor, user: &User, action: &str) -> ApiResult<TokenPair> {
     let config = state.runtime.current().await?;
     let txn = ultra_domain::db::begin_write(&state.db).await?;
     let issue = async |name: &str, scope: &str, seconds: u64| {
@@ -285,6 +289,12 @@ async fn issue_pair(state: &AppState, user: &User) -> ApiResult<TokenPair> {
     let access = issue("maxtera:access", MAXTERA_SCOPE, config.maxtera.access_token_seconds).await?;
     let refresh =
         issue("maxtera:refresh", MAXTERA_REFRESH_SCOPE, config.maxtera.refresh_token_seconds).await?;
+    audit::record(
+        &txn,
+        actor,
+        AuditEvent { action, entity_type: "user", entity_id: Some(&user.id), details: None },
+    )
+    .await?;
     txn.commit().await?;
     Ok(TokenPair { access: access.jwt, refresh: refresh.jwt })
 }

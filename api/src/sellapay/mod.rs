@@ -9,11 +9,12 @@ pub mod transactions;
 
 use std::collections::BTreeMap;
 
-use poem::{http::StatusCode, web::Data};
+use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{Object, OpenApi, Tags, param::Header, payload::Json};
 use serde_json::json;
 use ultra_domain::{
     api_keys,
+    audit::{self, AuditEvent},
     auth_tokens::{self, SELLAPAY_SCOPE, TokenRequest},
     ledger, money,
 };
@@ -21,7 +22,10 @@ use ultra_domain::{
 use self::auth::SellapayAuth;
 use crate::{
     AppState,
-    http::error::{ApiError, ApiResult},
+    http::{
+        client::actor,
+        error::{ApiError, ApiResult},
+    },
 };
 
 /// Where `authorize` is served; its limit is per client IP, every other route's per token.
@@ -67,6 +71,7 @@ impl SellapayApi {
     #[oai(path = "/authorize", method = "post", operation_id = "sellapayAuthorize")]
     async fn authorize(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         #[oai(name = "X-API-KEY")] key: Header<Option<String>>,
         #[oai(name = "X-API-SECRET")] secret: Header<Option<String>>,
@@ -97,6 +102,17 @@ impl SellapayApi {
                 ttl: std::time::Duration::from_secs(TOKEN_LIFETIME_SECONDS),
                 custom_claims: Some(json!({ "scope": SELLAPAY_SCOPE, "apiKey": api_key.id })),
                 created_by: None,
+            },
+        )
+        .await?;
+        audit::record(
+            &txn,
+            &actor(req, Some(&user.id)),
+            AuditEvent {
+                action: "sellapay.authorized",
+                entity_type: "api_key",
+                entity_id: Some(&api_key.id),
+                details: None,
             },
         )
         .await?;

@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
-use poem::{http::StatusCode, web::Data};
+use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{Object, OpenApi, payload::Json};
 use serde_json::{Value, json};
 use ultra_domain::{
-    api_keys, banks,
+    api_keys,
+    audit::{self, AuditEvent},
+    banks,
     money::major_number,
     payouts::{self, Destination, NewPayout},
     provider_configs::Provider,
@@ -24,6 +26,7 @@ use super::{
 use crate::{
     AppState,
     http::{
+        client::actor,
         error::{ApiError, ApiResult},
         json_body::JsonBody,
     },
@@ -118,6 +121,7 @@ impl SellapayPayoutsApi {
     #[oai(path = "/sendFundsToMobile", method = "post", operation_id = "sellapaySendFundsToMobile")]
     async fn send_to_mobile(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         auth: SellapayAuth,
         body: JsonBody<SendToMobileRequest>,
@@ -136,7 +140,7 @@ impl SellapayPayoutsApi {
             reference,
             narrative,
         };
-        let payout = send(&state, &merchant.id, new).await?;
+        let payout = send(&state, req, &merchant.id, new).await?;
         refuse_if_failed(&payout, "Transfer failed")?;
         Ok(Json(SentToMobile {
             message: sent_message(&payout),
@@ -155,6 +159,7 @@ impl SellapayPayoutsApi {
     #[oai(path = "/sendFundsToSellapay", method = "post", operation_id = "sellapaySendFundsToSellapay")]
     async fn send_to_sellapay(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         auth: SellapayAuth,
         body: JsonBody<SendToSellapayRequest>,
@@ -190,7 +195,7 @@ impl SellapayPayoutsApi {
             reference,
             narrative,
         };
-        let payout = send(&state, &merchant.id, new).await?;
+        let payout = send(&state, req, &merchant.id, new).await?;
         Ok(Json(SentToSellapay {
             message: sent_message(&payout),
             transaction_id: payout.transaction_id,
@@ -209,6 +214,7 @@ impl SellapayPayoutsApi {
     #[oai(path = "/sendFundsToLocalBank", method = "post", operation_id = "sellapaySendFundsToLocalBank")]
     async fn send_to_bank(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         auth: SellapayAuth,
         body: JsonBody<SendToBankRequest>,
@@ -262,7 +268,7 @@ impl SellapayPayoutsApi {
             reference: reference.clone(),
             narrative: reference,
         };
-        let payout = send(&state, &merchant.id, new).await?;
+        let payout = send(&state, req, &merchant.id, new).await?;
         refuse_if_failed(&payout, "Bank transfer failed")?;
         let arrived = payout.status == PayoutStatus::Completed;
         Ok(Json(SentToBank {
@@ -314,9 +320,29 @@ fn refuse_if_failed(payout: &payout_rows::Model, title: &str) -> ApiResult<()> {
 
 /// Reserves the payout and enqueues its job in one transaction, then waits up to the
 /// configured time for the payout to be final.
-async fn send(state: &AppState, merchant_id: &str, new: NewPayout) -> ApiResult<payout_rows::Model> {
+async fn send(
+    state: &AppState,
+    req: &Request,
+    merchant_id: &str,
+    new: NewPayout,
+) -> ApiResult<payout_rows::Model> {
     let txn = ultra_domain::db::begin_write(&state.db).await?;
     let payout = payouts::create(&txn, merchant_id, new).await.map_err(sellapay_error)?;
+    audit::record(
+        &txn,
+        &actor(req, Some(merchant_id)),
+        AuditEvent {
+            action: "payout.created",
+            entity_type: "payout",
+            entity_id: Some(&payout.id),
+            details: Some(json!({
+                "kind": payout.kind,
+                "amountMinor": payout.amount_minor,
+                "transactionId": payout.transaction_id,
+            })),
+        },
+    )
+    .await?;
     let enqueued = enqueue(
         &txn,
         NewJob::new(&SendPayout { payout_id: payout.id.clone() })

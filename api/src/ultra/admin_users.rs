@@ -1,24 +1,31 @@
-//! `GET/POST admin/users`.
+//! `GET/POST admin/users`, `PATCH/DELETE admin/users/{id}`.
+//!
+//! Admin accounts are a super-admin's to manage: creating one, making an account an admin or
+//! one an admin no longer, and changing or deleting a super-admin all need a super-admin, so a
+//! plain admin cannot raise itself or anyone else to the power of those who appointed it.
 
 use poem::{Request, web::Data};
 use poem_openapi::{
     Object, OpenApi,
-    param::{Header, Query},
+    param::{Header, Path, Query},
+    types::MaybeUndefined,
 };
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, QueryFilter,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
+use serde_json::json;
 use ultra_domain::{
     audit::{self, AuditEvent},
+    db::begin_write,
     passwords,
-    users::{self, NewUser},
+    users::{self, NewUser, UserChanges},
 };
-use ultra_entity::users as user_rows;
+use ultra_entity::users::{self as user_rows, UserRole};
 
 use super::{
     ApiTags,
-    views::{Role, Tier, UserView},
+    views::{Deleted, Role, Tier, UserView},
 };
 use crate::{
     AppState,
@@ -49,6 +56,21 @@ pub struct CreateUserRequest {
     pub tier: Option<Tier>,
     #[oai(validator(max_length = 30))]
     pub phone: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct UpdateUserRequest {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub name: Option<String>,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    /// The SLA tier: what the account may use and its rate limits (`GET admin/tiers`).
+    pub tier: Option<Tier>,
+    /// Null removes the number.
+    #[oai(validator(max_length = 30))]
+    pub phone: MaybeUndefined<String>,
 }
 
 pub struct AdminUsersApi;
@@ -167,4 +189,144 @@ impl AdminUsersApi {
         let (rows, meta) = paginate(&state.db, select, user_rows::Column::Id, |u| &u.id, &request).await?;
         Ok(Reply::with_meta(rows.into_iter().map(UserView::from).collect(), meta))
     }
+
+    /// Update a user
+    ///
+    /// Changes any of name, email, role, tier and phone. An email another account has is a
+    /// 409; no admin can make itself anything but an admin. Idempotent with the
+    /// `Idempotency-Key` header.
+    #[oai(path = "/admin/users/:id", method = "patch", operation_id = "updateUser")]
+    async fn update(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+        /// Replays the first response for retries of the same request.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: JsonBody<UpdateUserRequest>,
+    ) -> ApiResult<Reply<UserView>> {
+        let principal = auth.0;
+        principal.require_admin()?;
+        let request = body.value;
+        let changes = UserChanges {
+            name: request.name,
+            email: request.email,
+            role: request.role.map(UserRole::from),
+            tier: request.tier.map(Into::into),
+            phone: match request.phone {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(phone) => Some(Some(phone)),
+            },
+        };
+        if changes.is_empty() {
+            return Err(ApiError::validation(
+                "body",
+                "must change at least one of name, email, role, tier, phone",
+            ));
+        }
+        let actor = actor(req, Some(&principal.user.id));
+        let caller = principal.user.clone();
+        let id = id.0;
+        idempotency::run(
+            &state,
+            Idempotent {
+                scope: &principal.user.id,
+                key: idempotency_key.0.as_deref(),
+                endpoint: "PATCH /api/v1/admin/users/{id}",
+                fingerprint: &format!("{id}:{}", body.fingerprint),
+            },
+            move |txn| {
+                Box::pin(async move {
+                    let user = user_rows::Entity::find_by_id(id)
+                        .one(txn)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("user"))?;
+                    may_change(&caller, &user, changes.role)?;
+                    let (user, diff) = users::update(txn, user, changes).await?;
+                    if !diff.is_empty() {
+                        audit::record(
+                            txn,
+                            &actor,
+                            AuditEvent {
+                                action: "user.updated",
+                                entity_type: "user",
+                                entity_id: Some(&user.id),
+                                details: Some(json!({ "changes": diff })),
+                            },
+                        )
+                        .await?;
+                    }
+                    Ok(Reply::new(UserView::from(user)))
+                })
+            },
+        )
+        .await
+    }
+
+    /// Delete a user
+    ///
+    /// Cannot delete a user with payment history (returns 409): payments, payouts, Sellapay or
+    /// Maxtera transactions, or ledger postings. What the account owns goes with it, and its
+    /// tokens stop working at once. No admin can delete itself.
+    #[oai(path = "/admin/users/:id", method = "delete", operation_id = "deleteUser")]
+    async fn delete(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> ApiResult<Reply<Deleted>> {
+        let principal = auth.0;
+        principal.require_admin()?;
+        let txn = begin_write(&state.db).await?;
+        let user = user_rows::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        if user.id == principal.user.id {
+            return Err(ApiError::conflict("cannot_delete_self", "an admin cannot delete their own account"));
+        }
+        if user.role == UserRole::Admin && !principal.user.is_super_admin {
+            return Err(ApiError::forbidden("only a super-admin can delete admin accounts"));
+        }
+        let tokens_revoked = users::delete(&txn, &user).await?;
+        audit::record(
+            &txn,
+            &actor(req, Some(&principal.user.id)),
+            AuditEvent {
+                action: "user.deleted",
+                entity_type: "user",
+                entity_id: Some(&user.id),
+                details: Some(
+                    json!({ "email": user.email, "role": user.role, "tokensRevoked": tokens_revoked }),
+                ),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Reply::new(Deleted { deleted: true }))
+    }
+}
+
+/// Holds back from plain admins what the rules above reserve to super-admins, and from every
+/// admin its own demotion: the last admin demoting itself would leave nobody to undo it.
+fn may_change(caller: &user_rows::Model, target: &user_rows::Model, role: Option<UserRole>) -> ApiResult<()> {
+    let leaves_admin = role.is_some_and(|role| role != UserRole::Admin) && target.role == UserRole::Admin;
+    if target.id == caller.id && leaves_admin {
+        return Err(ApiError::conflict(
+            "cannot_demote_self",
+            "an admin cannot take away their own admin role",
+        ));
+    }
+    let admin_role_changes =
+        role.is_some_and(|role| (role == UserRole::Admin) != (target.role == UserRole::Admin));
+    if (admin_role_changes || target.is_super_admin) && !caller.is_super_admin {
+        return Err(ApiError::forbidden(
+            "only a super-admin can change a super-admin, or make an account an admin or not",
+        ));
+    }
+    Ok(())
 }

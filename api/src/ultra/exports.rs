@@ -22,10 +22,11 @@ use ultra_domain::{
     audit::{self, AuditEvent},
     csv_export::{AuditLogFilter, EXPORT_TTL, ExportFilter, PaymentFilter, SubscriptionFilter},
     ids,
+    tiers::Feature,
 };
 use ultra_entity::{
     exports::{self as export_rows, ExportKind, ExportStatus},
-    users::{self, Tier, UserRole},
+    users::{self, UserRole},
 };
 use ultra_jobs::{Enqueued, NewJob, enqueue, kinds::exports::BuildExport};
 
@@ -33,7 +34,7 @@ use super::{ApiTags, payments::JobRef};
 use crate::{
     AppState,
     http::{
-        auth::{Auth, Principal, require_tier},
+        auth::{Auth, Principal, require_feature},
         client::actor,
         csv::CsvFile,
         envelope::Reply,
@@ -43,9 +44,6 @@ use crate::{
         pagination::{PageRequest, paginate},
     },
 };
-
-/// The tier that unlocks exports, as the SLA tiers are sold.
-const EXPORT_TIER: Tier = Tier::ProPlus;
 
 /// Exports one user may have waiting or running at once: each can be a file of hundreds of
 /// megabytes, and a client that loops on `POST exports` must not fill the database or take
@@ -76,7 +74,7 @@ pub async fn export_merchant(
         return Err(ApiError::forbidden(format!("{field} is an admin filter")));
     }
     let merchant = principal.merchant()?;
-    require_tier(merchant, EXPORT_TIER, "CSV export")?;
+    require_feature(merchant, Feature::CsvExports)?;
     Ok(merchant.clone())
 }
 

@@ -1,12 +1,17 @@
 //! The ultra merchant surface, mounted at `/api/v1`: one module per resource.
 
+pub mod admin_config;
+pub mod admin_tokens;
 pub mod admin_users;
+pub mod analytics;
 pub mod api_keys;
+pub mod audit_logs;
 pub mod auth;
 pub mod callbacks;
 pub mod checkout;
 pub mod exports;
 pub mod jobs;
+pub mod onboarding;
 pub mod payment_export;
 pub mod payment_links;
 pub mod payments;
@@ -15,6 +20,7 @@ pub mod providers;
 pub mod refunds;
 pub mod subscription_export;
 pub mod subscriptions;
+pub mod tiers;
 pub mod views;
 pub mod webhooks;
 
@@ -46,4 +52,8 @@ pub enum ApiTags {
     Webhooks,
     /// Sellapay API credentials
     ApiKeys,
+    /// Payment and subscription analytics (accessible to merchants)
+    Analytics,
+    /// Pro+ merchant onboarding wizard (progress + UAT confirmation)
+    MerchantOnboarding,
 }

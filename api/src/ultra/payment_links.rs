@@ -429,15 +429,8 @@ impl PaymentLinksApi {
             limit.0,
         )?;
         let mut select = link_rows::Entity::find();
-        if principal.is_admin() {
-            if let Some(id) = merchant_id.0 {
-                select = select.filter(link_rows::Column::MerchantId.eq(id));
-            }
-        } else {
-            if merchant_id.0.is_some() {
-                return Err(ApiError::forbidden("merchantId is an admin filter"));
-            }
-            select = select.filter(link_rows::Column::MerchantId.eq(principal.merchant()?.id.clone()));
+        if let Some(id) = principal.merchant_scope(merchant_id.0, "merchantId")? {
+            select = select.filter(link_rows::Column::MerchantId.eq(id));
         }
         let now = Utc::now();
         if let Some(status) = status.0 {

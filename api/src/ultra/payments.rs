@@ -226,7 +226,8 @@ impl PaymentsApi {
     /// Initiate a payment
     ///
     /// Answers 202 with the pending payment and the job that collects it. Idempotent with
-    /// `Idempotency-Key`; rate-limited to 30 requests per 60 seconds per user; `Prefer: wait=N`
+    /// `Idempotency-Key`; rate-limited per merchant by its SLA tier (runtime config
+    /// `rateLimits.<tier>.payments`, 30 requests per 60 seconds unless changed); `Prefer: wait=N`
     /// waits up to N seconds for the collection to finish.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/payments", method = "post", operation_id = "createPayment")]
@@ -246,12 +247,8 @@ impl PaymentsApi {
         let principal = auth.0;
         let merchant = principal.merchant()?.clone();
         let config = state.runtime.current().await?;
-        let verdict =
-            rate_limit::check(&state, &format!("payments:{}", principal.user.id), config.payment_rate_limit)
-                .await?;
-        if !verdict.allowed {
-            return Err(ApiError::rate_limited(verdict.retry_after));
-        }
+        let limit = config.rate_limits.for_tier(merchant.tier).payments;
+        rate_limit::enforce(req, &state, &format!("payments:{}", merchant.id), limit).await?;
 
         let request = body.value;
         let provider = Provider::from(request.provider);
@@ -366,15 +363,8 @@ impl PaymentsApi {
             limit.0,
         )?;
         let mut select = payment_rows::Entity::find();
-        if principal.is_admin() {
-            if let Some(id) = merchant_id.0 {
-                select = select.filter(payment_rows::Column::MerchantId.eq(id));
-            }
-        } else {
-            if merchant_id.0.is_some() {
-                return Err(ApiError::forbidden("merchantId is an admin filter"));
-            }
-            select = select.filter(payment_rows::Column::MerchantId.eq(principal.merchant()?.id.clone()));
+        if let Some(id) = principal.merchant_scope(merchant_id.0, "merchantId")? {
+            select = select.filter(payment_rows::Column::MerchantId.eq(id));
         }
         if let Some(status) = status.0 {
             select = select.filter(payment_rows::Column::Status.eq(PaymentStatus::from(status)));

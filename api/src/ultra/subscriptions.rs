@@ -263,15 +263,8 @@ impl SubscriptionsApi {
             limit.0,
         )?;
         let mut select = rows::Entity::find();
-        if principal.is_admin() {
-            if let Some(id) = user_id.0 {
-                select = select.filter(rows::Column::MerchantId.eq(id));
-            }
-        } else {
-            if user_id.0.is_some() {
-                return Err(ApiError::forbidden("userId is an admin filter"));
-            }
-            select = select.filter(rows::Column::MerchantId.eq(principal.merchant()?.id.clone()));
+        if let Some(id) = principal.merchant_scope(user_id.0, "userId")? {
+            select = select.filter(rows::Column::MerchantId.eq(id));
         }
         if due.0.is_some() {
             let tomorrow = Utc::now().date_naive() + Days::new(1);

@@ -11,12 +11,14 @@ use poem_openapi::{
     param::{Header, Path, Query},
 };
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
-use ultra_domain::webhooks::{
-    deliveries,
-    endpoints::{self, EndpointChanges, NewEndpoint},
+use ultra_domain::{
+    tiers::Feature,
+    webhooks::{
+        deliveries,
+        endpoints::{self, EndpointChanges, NewEndpoint},
+    },
 };
 use ultra_entity::{
-    users::Tier,
     webhook_attempts,
     webhook_deliveries::{self, DeliveryStatus, DeliveryTrigger},
     webhook_endpoints,
@@ -26,7 +28,7 @@ use super::{ApiTags, views::Deleted};
 use crate::{
     AppState,
     http::{
-        auth::{Auth, Principal, require_tier},
+        auth::{Auth, Principal, require_feature},
         client::actor,
         envelope::Reply,
         error::{ApiError, ApiResult},
@@ -36,8 +38,6 @@ use crate::{
     },
 };
 
-/// Bulk replay is sold from this tier up.
-const BULK_REPLAY_TIER: Tier = Tier::ProPlus;
 const MAX_BULK_REPLAY: usize = 100;
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -380,15 +380,8 @@ impl WebhooksApi {
     ) -> ApiResult<Reply<Vec<EndpointView>>> {
         let principal = auth.0;
         let mut select = webhook_endpoints::Entity::find();
-        if principal.is_admin() {
-            if let Some(user_id) = user_id.0 {
-                select = select.filter(webhook_endpoints::Column::UserId.eq(user_id));
-            }
-        } else {
-            if user_id.0.is_some() {
-                return Err(ApiError::forbidden("userId is an admin filter"));
-            }
-            select = select.filter(webhook_endpoints::Column::UserId.eq(&principal.merchant()?.id));
+        if let Some(id) = principal.merchant_scope(user_id.0, "userId")? {
+            select = select.filter(webhook_endpoints::Column::UserId.eq(id));
         }
         let request = PageRequest::from_query(page.0, per_page.0, None, None, None)?;
         let (rows, meta) =
@@ -724,7 +717,7 @@ impl WebhooksApi {
     ) -> ApiResult<Reply<BulkReplayResult>> {
         let principal = auth.0;
         principal.require_admin()?;
-        require_tier(&principal.user, BULK_REPLAY_TIER, "bulk replay")?;
+        require_feature(&principal.user, Feature::DlqBulkReplay)?;
         let request = body.value;
         if request.ids.is_empty() || request.ids.len() > MAX_BULK_REPLAY {
             return Err(ApiError::validation("ids", format!("must hold 1 to {MAX_BULK_REPLAY} ids")));

@@ -8,12 +8,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Select,
     sea_query::Expr,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use ultra_entity::maxtera_transactions::{self, MaxteraKind, MaxteraStatus};
 
 use super::{CURRENCY, catalogue::Network};
 use crate::{
     DomainError, DomainResult,
+    audit::{self, Actor, AuditEvent},
     ledger::{self, AccountSpec},
 };
 
@@ -246,6 +247,7 @@ pub async fn deliver(
         done.amount_minor,
     )
     .await?;
+    audited(txn, &done, "maxtera.purchase_delivered").await?;
     Ok(Some(done))
 }
 
@@ -289,6 +291,7 @@ pub async fn credit(
         received_minor,
     )
     .await?;
+    audited(txn, &done, "maxtera.funding_credited").await?;
     Ok(Some(done))
 }
 
@@ -315,7 +318,38 @@ pub async fn fail(
         )
         .await?;
     }
+    let action = match done.kind {
+        MaxteraKind::Funding => "maxtera.funding_failed",
+        _ => "maxtera.purchase_failed",
+    };
+    audited(txn, &done, action).await?;
     Ok(Some(done))
+}
+
+/// The end of a wallet transaction in the audit trail, as the platform's own act: the worker
+/// that settled it acted on the provider's word, not on anyone's request.
+async fn audited(
+    txn: &DatabaseTransaction,
+    row: &maxtera_transactions::Model,
+    action: &str,
+) -> DomainResult<()> {
+    audit::record(
+        txn,
+        &Actor::default(),
+        AuditEvent {
+            action,
+            entity_type: "maxtera_transaction",
+            entity_id: Some(&row.id.to_string()),
+            details: Some(json!({
+                "userId": row.user_id,
+                "kind": row.kind,
+                "amountMinor": row.amount_minor,
+                "reference": row.reference,
+                "reason": row.failure_reason,
+            })),
+        },
+    )
+    .await
 }
 
 fn truncate(reason: &str) -> String {

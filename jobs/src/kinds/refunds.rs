@@ -5,7 +5,7 @@ use chrono::{Duration as TimeDelta, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use ultra_domain::refunds;
+use ultra_domain::{refunds, runtime_config::RuntimeConfig};
 use ultra_entity::{
     payments as payment_rows,
     refunds::{self as refund_rows, RefundStatus},
@@ -17,9 +17,6 @@ use crate::{
     enqueue::NewJob,
     job::{Completed, Job, JobContext, JobError},
 };
-
-/// How long a refund the provider accepted waits before the poller asks about it again.
-const RECHECK_AFTER: TimeDelta = TimeDelta::seconds(10);
 
 /// Sends a pending refund to the provider.
 #[derive(Debug, Serialize, Deserialize)]
@@ -96,7 +93,9 @@ async fn run_call(ctx: JobContext, refund_id: &str, call: Call) -> Result<Comple
                     Ok(json!({ "status": "failed", "reason": reason }))
                 }
                 RefundState::Processing => {
-                    refunds::mark_processing(txn, &refund, Utc::now() + RECHECK_AFTER).await?;
+                    let seconds = RuntimeConfig::load(txn).await?.refunds.recheck_seconds;
+                    let recheck_after = TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 2));
+                    refunds::mark_processing(txn, &refund, Utc::now() + recheck_after).await?;
                     Ok(json!({ "status": "processing" }))
                 }
             }
