@@ -464,17 +464,7 @@ async fn exports_are_for_pro_plus_merchants_and_the_audit_trail_for_admins() {
     assert!(finished["filename"].as_str().unwrap().starts_with("audit-logs-"));
     let rows = parse(
         &download(&app, &admin, trail_id).await.text().await.unwrap(),
-        &[
-            "id",
-            "created_at",
-            "action",
-            "entity_type",
-            "entity_id",
-            "actor_id",
-            "ip",
-            "request_id",
-            "details",
-        ],
+        &["id", "created_at", "action", "entity_type", "entity_id", "user_id", "ip", "request_id", "details"],
     );
     let exported: Vec<&str> = rows.iter().map(|row| row["entity_id"].as_str()).collect();
     let created = [id, admin_export["id"].as_str().unwrap(), trail_id];
@@ -514,7 +504,7 @@ async fn bad_export_requests_are_refused_naming_the_field() {
         (&admin, json!({ "kind": "audit_logs", "filters": { "merchantId": "usr_1" } }), "filters.merchantId"),
         (&admin, json!({ "kind": "audit_logs", "filters": { "status": "active" } }), "filters.status"),
         (&admin, json!({ "kind": "audit_logs", "filters": { "action": "a".repeat(101) } }), "filters.action"),
-        (&admin, json!({ "kind": "audit_logs", "filters": { "actorId": "" } }), "filters.actorId"),
+        (&admin, json!({ "kind": "audit_logs", "filters": { "userId": "" } }), "filters.userId"),
     ] {
         let (status, answer) = request_export(&app, who, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");

@@ -71,7 +71,7 @@ fn filter(
             return Err(ApiError::validation(name, format!("must be 1 to {MAX_FILTER_LEN} characters")));
         }
     }
-    Ok(AuditLogFilter { from, to, action, entity_type, actor_id: user_id })
+    Ok(AuditLogFilter { from, to, action, entity_type, user_id })
 }
 
 pub struct AuditLogsApi;

@@ -152,7 +152,7 @@ pub struct ExportFilters {
     /// audit_logs: an entity type such as `payment`.
     pub entity_type: Option<String>,
     /// audit_logs: the user who acted.
-    pub actor_id: Option<String>,
+    pub user_id: Option<String>,
 }
 
 #[derive(Object)]
@@ -277,7 +277,7 @@ async fn validated(
     filters: ExportFilters,
 ) -> ApiResult<ExportFilter> {
     let audit_filters =
-        [("action", &filters.action), ("entityType", &filters.entity_type), ("actorId", &filters.actor_id)];
+        [("action", &filters.action), ("entityType", &filters.entity_type), ("userId", &filters.user_id)];
     match kind {
         Kind::Payments => {
             let merchant =
@@ -318,7 +318,7 @@ async fn validated(
                 to,
                 action: text("action", filters.action, 100)?,
                 entity_type: text("entityType", filters.entity_type, 50)?,
-                actor_id: text("actorId", filters.actor_id, 40)?,
+                user_id: text("userId", filters.user_id, 40)?,
             }))
         }
     }

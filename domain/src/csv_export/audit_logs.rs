@@ -24,8 +24,9 @@ pub struct AuditLogFilter {
     pub action: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity_type: Option<String>,
+    /// Who acted, as the audit-log list's `userId` filter names them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor_id: Option<String>,
+    pub user_id: Option<String>,
 }
 
 #[derive(DerivePartialModel)]
@@ -47,17 +48,8 @@ impl CsvTable for AuditLogs {
     type Row = AuditLogRow;
     type Filter = AuditLogFilter;
 
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "created_at",
-        "action",
-        "entity_type",
-        "entity_id",
-        "actor_id",
-        "ip",
-        "request_id",
-        "details",
-    ];
+    const COLUMNS: &'static [&'static str] =
+        &["id", "created_at", "action", "entity_type", "entity_id", "user_id", "ip", "request_id", "details"];
 
     fn condition(filter: &AuditLogFilter) -> Condition {
         Condition::all()
@@ -65,7 +57,7 @@ impl CsvTable for AuditLogs {
             .add_option(filter.to.map(|to| audit_rows::Column::CreatedAt.lte(to)))
             .add_option(filter.action.as_deref().map(|action| audit_rows::Column::Action.eq(action)))
             .add_option(filter.entity_type.as_deref().map(|kind| audit_rows::Column::EntityType.eq(kind)))
-            .add_option(filter.actor_id.as_deref().map(|actor| audit_rows::Column::ActorId.eq(actor)))
+            .add_option(filter.user_id.as_deref().map(|user| audit_rows::Column::ActorId.eq(user)))
     }
 
     fn id_column() -> audit_rows::Column {
