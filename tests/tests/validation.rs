@@ -176,3 +176,63 @@ async fn a_nul_in_an_id_or_a_filter_is_refused_not_sent_to_the_database() {
         assert!(text.contains("NUL"), "{path}: {text}");
     }
 }
+
+/// Junk for every documented operation: odd path ids, odd query values, bodies of the wrong
+/// shape, as an admin and as a merchant. Whatever the answer, it is never a server error.
+#[tokio::test]
+async fn no_documented_operation_answers_junk_with_a_server_error() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let merchant = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    let spec: Value =
+        app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let odd_values = ["x", "-1", "0", "99999999999999999999", "%ff", "a%20b", "'%3B--", "2026-13-45"];
+    let bodies: [&[u8]; 6] = [
+        b"{}",
+        b"[]",
+        b"\"text\"",
+        b"{\"amount\": \"1e309\", \"metadata\": {\"a\": \"\\u0000\"}, \"id\": {}}",
+        b"{\"amount\": -5, \"status\": \"nonsense\", \"providers\": [1, 2], \"filters\": [], \"kind\": 7}",
+        b"{\"title\": \"t\", \"amount\": \"99999999999999999999\", \"maxUses\": -1, \"expiresAt\": \"soon\"}",
+    ];
+    let mut tried = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let params = operation["parameters"].as_array().cloned().unwrap_or_default();
+            for (n, odd) in odd_values.iter().enumerate() {
+                let concrete: String = path
+                    .split('/')
+                    .map(|seg| if seg.starts_with('{') { (*odd).to_owned() } else { seg.to_owned() })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let query: Vec<String> = params
+                    .iter()
+                    .filter(|p| p["in"] == "query")
+                    .map(|p| format!("{}={odd}", p["name"].as_str().unwrap()))
+                    .collect();
+                let url = format!("{}?{}", app.url(&concrete), query.join("&"));
+                let token = if n % 2 == 0 { &admin } else { &merchant };
+                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let body = bodies[n % bodies.len()];
+                let response = app
+                    .client
+                    .request(method.clone(), &url)
+                    .bearer_auth(token)
+                    .header("Content-Type", "application/json")
+                    .body(body.to_vec())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                assert!(
+                    status.as_u16() < 500,
+                    "{method} {url} with {} gave {status}: {text}",
+                    String::from_utf8_lossy(body)
+                );
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 500, "only {tried} requests were tried");
+}
