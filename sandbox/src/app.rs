@@ -5,10 +5,12 @@ use crate::{
     bank::BankTransfer,
     config::SandboxConfig,
     ledger::Ledger,
+    meta::Graph,
     mpesa::{B2cPayment, StkPush},
     mvola::MerchantPay,
     onepipe::{Invoice, Registry},
     orange::WebPayment,
+    tiktok::Creator,
     tokens::Tokens,
     vtpass::VtpassPurchase,
 };
@@ -28,6 +30,8 @@ pub struct App {
     vtpass: Mutex<Ledger<VtpassPurchase>>,
     onepipe: Mutex<Ledger<Invoice>>,
     onepipe_registry: Mutex<Registry>,
+    meta: Mutex<Graph>,
+    tiktok: Mutex<Creator>,
 }
 
 impl App {
@@ -45,6 +49,8 @@ impl App {
             vtpass: Mutex::default(),
             onepipe: Mutex::default(),
             onepipe_registry: Mutex::default(),
+            meta: Mutex::default(),
+            tiktok: Mutex::default(),
         })
     }
 
@@ -87,6 +93,14 @@ impl App {
     /// Taken after the OnePipe ledger when both are needed, never before.
     pub fn onepipe_registry(&self) -> MutexGuard<'_, Registry> {
         lock(&self.onepipe_registry)
+    }
+
+    pub fn meta(&self) -> MutexGuard<'_, Graph> {
+        lock(&self.meta)
+    }
+
+    pub fn tiktok(&self) -> MutexGuard<'_, Creator> {
+        lock(&self.tiktok)
     }
 }
 

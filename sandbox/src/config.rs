@@ -5,9 +5,10 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
     /// The only OAuth client id (MVola consumer key) accepted, for every provider; also VTpass's
-    /// `api-key` and `public-key` and OnePipe's API key.
+    /// `api-key` and `public-key`, OnePipe's API key, Meta's app id and TikTok's client key.
     pub client_id: String,
-    /// Also VTpass's `secret-key` and OnePipe's client secret.
+    /// Also VTpass's `secret-key`, OnePipe's client secret, Meta's app secret and TikTok's
+    /// client secret.
     pub client_secret: String,
     /// The WebPay merchant key an Orange order must carry (8 hex characters).
     pub orange_merchant_key: String,

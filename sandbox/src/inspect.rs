@@ -1,5 +1,6 @@
 //! Sandbox-only endpoints under `/_sandbox`, for tests and people: what each simulator has
-//! recorded and how often clients asked for tokens. No provider has these paths.
+//! recorded (payments, and posts to social platforms) and how often clients asked for tokens.
+//! No provider has these paths.
 
 use std::{sync::Arc, time::Instant};
 
@@ -19,11 +20,15 @@ use crate::{
     onepipe::Invoice,
     orange::WebPayment,
     provider::Provider,
+    social::{Post, Posts},
     vtpass::VtpassPurchase,
 };
 
 pub fn routes(route: Route) -> Route {
-    route.at("/_sandbox/transactions", get(transactions)).at("/_sandbox/stats", get(stats))
+    route
+        .at("/_sandbox/transactions", get(transactions))
+        .at("/_sandbox/posts", get(posts))
+        .at("/_sandbox/stats", get(stats))
 }
 
 #[derive(Deserialize)]
@@ -46,6 +51,27 @@ fn transactions(Query(filter): Query<Filter>, Data(app): Data<&Arc<App>>) -> Jso
     summarize::<Invoice>(app, &filter, &mut found);
     found.sort_by_key(|(recorded_at, _)| *recorded_at);
     Json(Value::Array(found.into_iter().map(|(_, summary)| summary).collect()))
+}
+
+#[derive(Deserialize)]
+struct PostFilter {
+    network: Option<String>,
+}
+
+/// Every post and video sent to Meta and TikTok, oldest first; `network` is `facebook`,
+/// `instagram` or `tiktok`.
+#[handler]
+fn posts(Query(filter): Query<PostFilter>, Data(app): Data<&Arc<App>>) -> Json<Value> {
+    let mut found = Vec::new();
+    list_posts(&app.meta().posts, &filter, &mut found);
+    list_posts(&app.tiktok().posts, &filter, &mut found);
+    found.sort_by_key(|(recorded_at, _)| *recorded_at);
+    Json(Value::Array(found.into_iter().map(|(_, summary)| summary).collect()))
+}
+
+fn list_posts(recorded: &Posts, filter: &PostFilter, found: &mut Vec<(Instant, Value)>) {
+    let wanted = |post: &&Post| filter.network.as_deref().is_none_or(|network| network == post.network);
+    found.extend(recorded.all().iter().filter(wanted).map(|post| (post.recorded_at(), post.summary())));
 }
 
 fn summarize<P: Provider>(app: &App, filter: &Filter, found: &mut Vec<(Instant, Value)>) {

@@ -1,8 +1,10 @@
 //! The provider sandbox: simulators of MVola, Airtel Money, Orange Money WebPay, Safaricom
 //! M-Pesa Daraja, a Kenyan bank-transfer rail, VTpass and OnePipe that speak each provider's
 //! wire protocol (`providers.md` §1–7), all at the root of one port, so that an adapter's base
-//! URL is simply the sandbox's address (VTpass's with its `/api`). State lives in memory and is
-//! lost on restart. Test numbers choose each payment's fate (see `outcome`).
+//! URL is simply the sandbox's address (VTpass's with its `/api`). The social platforms of §8,
+//! Meta and TikTok, each serve several hosts, so they live under `/meta` and `/tiktok`. State
+//! lives in memory and is lost on restart. Test numbers choose each payment's fate (see
+//! `outcome`), test markers each post's (see `social`).
 
 mod airtel;
 mod app;
@@ -13,12 +15,15 @@ mod customer;
 mod ids;
 mod inspect;
 mod ledger;
+mod meta;
 mod mpesa;
 mod mvola;
 mod onepipe;
 mod orange;
 mod outcome;
 mod provider;
+mod social;
+mod tiktok;
 mod tokens;
 mod vtpass;
 mod wire;
@@ -46,6 +51,7 @@ pub async fn serve(
     let routes = Route::new().at("/healthz", get(healthz));
     let routes = mvola::routes(airtel::routes(orange::routes(mpesa::routes(bank::routes(routes)))));
     let routes = vtpass::routes(onepipe::routes(routes));
+    let routes = meta::routes(tiktok::routes(routes));
     let routes = inspect::routes(routes);
     let app = routes.data(app::App::new(config)).with(poem::middleware::Tracing);
     tracing::info!(%addr, "sandbox listening");
