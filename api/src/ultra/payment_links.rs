@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use ultra_domain::{
     audit::{self, Actor, AuditEvent},
     db::begin_write,
-    money::{format_amount, parse_amount},
+    money::format_amount,
     payment_links::{self, effective_status, remaining_uses},
     provider_configs::Provider,
 };
@@ -28,7 +28,7 @@ use ultra_entity::payment_links::{self as link_rows, PaymentLinkStatus};
 
 use super::{
     ApiTags,
-    payments::{ProviderName, validated_metadata},
+    payments::{ProviderName, validated_metadata, whole_ariary},
     views::Deleted,
 };
 use crate::{
@@ -200,18 +200,6 @@ fn checked_title(title: &str) -> ApiResult<String> {
     Ok(title.to_owned())
 }
 
-/// Minor units of a whole-Ariary amount.
-fn checked_amount(amount: &str) -> ApiResult<i64> {
-    let minor = parse_amount("amount", amount)?;
-    if minor % 100 != 0 {
-        return Err(ApiError::validation(
-            "amount",
-            "must be a whole number of Ariary: mobile money in Madagascar has no minor unit",
-        ));
-    }
-    Ok(minor)
-}
-
 fn checked_max_uses(max_uses: i64) -> ApiResult<i32> {
     i32::try_from(max_uses).ok().filter(|max| *max >= 1).ok_or_else(|| {
         ApiError::validation("maxUses", format!("must be between 1 and {}, or null for no limit", i32::MAX))
@@ -300,7 +288,7 @@ fn patched(
         row.title = Set(title);
     }
     if let Some(amount) = request.amount {
-        let minor = checked_amount(&amount)?;
+        let minor = whole_ariary(&amount)?;
         changes.insert("amountMinor".into(), json!(minor));
         row.amount_minor = Set(minor);
     }
@@ -464,7 +452,7 @@ impl PaymentLinksApi {
         let request = body.value;
         let now = Utc::now();
         let title = checked_title(&request.title)?;
-        let amount_minor = checked_amount(&request.amount)?;
+        let amount_minor = whole_ariary(&request.amount)?;
         if request.currency.as_deref().is_some_and(|currency| currency != CURRENCY) {
             return Err(ApiError::validation(
                 "currency",

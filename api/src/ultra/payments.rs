@@ -21,6 +21,7 @@ use ultra_domain::{
 use ultra_entity::{
     jobs,
     payments::{self as payment_rows, PaymentStatus},
+    provider_configs as provider_config_rows,
 };
 use ultra_jobs::{
     Enqueued, NewJob, enqueue_now,
@@ -206,6 +207,34 @@ pub struct PaymentAccepted {
     pub job: JobRef,
 }
 
+/// Minor units of `amount`, which must be whole Ariary.
+pub(crate) fn whole_ariary(amount: &str) -> ApiResult<i64> {
+    let amount_minor = parse_amount("amount", amount)?;
+    if amount_minor % 100 != 0 {
+        return Err(ApiError::validation(
+            "amount",
+            "must be a whole number of Ariary: mobile money in Madagascar has no minor unit",
+        ));
+    }
+    Ok(amount_minor)
+}
+
+/// The provider's configuration for the merchant (theirs, else the global one), if it can
+/// take payments.
+pub(crate) async fn usable_provider(
+    state: &AppState,
+    provider: Provider,
+    merchant_id: &str,
+) -> ApiResult<provider_config_rows::Model> {
+    let config = provider_configs::effective(&state.db, provider, merchant_id)
+        .await?
+        .ok_or_else(|| ApiError::validation("provider", format!("{} is not configured", provider.name())))?;
+    if !config.enabled {
+        return Err(ApiError::validation("provider", format!("{} is disabled", provider.name())));
+    }
+    Ok(config)
+}
+
 pub(crate) fn validated_metadata(metadata: Option<Value>) -> ApiResult<Option<Value>> {
     match metadata {
         None | Some(Value::Null) => Ok(None),
@@ -252,22 +281,10 @@ impl PaymentsApi {
 
         let request = body.value;
         let provider = Provider::from(request.provider);
-        let amount_minor = parse_amount("amount", &request.amount)?;
+        let amount_minor = whole_ariary(&request.amount)?;
         let phone = msisdn::normalize(provider, &request.customer_phone)?;
         let metadata = validated_metadata(request.metadata)?;
-        let provider_config =
-            provider_configs::effective(&state.db, provider, &merchant.id).await?.ok_or_else(|| {
-                ApiError::validation("provider", format!("{} is not configured", provider.name()))
-            })?;
-        if !provider_config.enabled {
-            return Err(ApiError::validation("provider", format!("{} is disabled", provider.name())));
-        }
-        if amount_minor % 100 != 0 {
-            return Err(ApiError::validation(
-                "amount",
-                "must be a whole number of Ariary: mobile money in Madagascar has no minor unit",
-            ));
-        }
+        let provider_config = usable_provider(&state, provider, &merchant.id).await?;
 
         let outbox: Arc<Mutex<Option<Enqueued>>> = Arc::default();
         let pending_push = Arc::clone(&outbox);

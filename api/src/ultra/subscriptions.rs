@@ -16,13 +16,13 @@ use sea_orm::{
 use serde_json::{Value, json};
 use ultra_domain::{
     audit::{self, Actor, AuditEvent},
-    money::{format_amount, parse_amount},
+    money::format_amount,
     msisdn,
-    provider_configs::{self, Provider},
+    provider_configs::Provider,
     subscriptions::{self, anchor_day, first_period_after},
 };
 use ultra_entity::{
-    jobs, payments as payment_rows, provider_configs as provider_config_rows,
+    jobs, payments as payment_rows,
     subscriptions::{self as rows, SubscriptionInterval, SubscriptionStatus},
 };
 use ultra_jobs::{
@@ -32,7 +32,7 @@ use ultra_jobs::{
 
 use super::{
     ApiTags,
-    payments::{JobRef, PaymentView, ProviderName, validated_metadata},
+    payments::{JobRef, PaymentView, ProviderName, usable_provider, validated_metadata, whole_ariary},
 };
 use crate::{
     AppState,
@@ -295,7 +295,7 @@ impl SubscriptionsApi {
         let merchant = principal.merchant()?.clone();
         let request = body.value;
         let provider = Provider::from(request.provider.unwrap_or(ProviderName::Mvola));
-        let amount_minor = whole_ariary(parse_amount("amount", &request.amount)?)?;
+        let amount_minor = whole_ariary(&request.amount)?;
         if let Some(currency) = request.currency.as_deref()
             && currency != "MGA"
         {
@@ -398,7 +398,7 @@ impl SubscriptionsApi {
         }
         let now = Utc::now();
         let amount_minor = match request.amount.as_deref() {
-            Some(amount) => Some(whole_ariary(parse_amount("amount", amount)?)?),
+            Some(amount) => Some(whole_ariary(amount)?),
             None => None,
         };
         let provider = request.provider.map(Provider::from);
@@ -628,34 +628,6 @@ async fn visible_subscription(state: &AppState, principal: &Principal, id: &str)
         .await?
         .filter(|subscription| principal.may_see(&subscription.merchant_id))
         .ok_or_else(|| ApiError::not_found("subscription"))
-}
-
-/// The provider's configuration for the merchant, if it can take payments.
-async fn usable_provider(
-    state: &AppState,
-    provider: Provider,
-    merchant_id: &str,
-) -> ApiResult<provider_config_rows::Model> {
-    let config = provider_configs::effective(&state.db, provider, merchant_id)
-        .await?
-        .ok_or_else(|| ApiError::validation("provider", format!("{} is not configured", provider.name())))?;
-    if !config.enabled {
-        return Err(ApiError::validation("provider", format!("{} is disabled", provider.name())));
-    }
-    Ok(config)
-}
-
-fn whole_ariary(amount_minor: i64) -> ApiResult<i64> {
-    if amount_minor == 0 {
-        return Err(ApiError::validation("amount", "must be more than zero"));
-    }
-    if amount_minor % 100 != 0 {
-        return Err(ApiError::validation(
-            "amount",
-            "must be a whole number of Ariary: mobile money in Madagascar has no minor unit",
-        ));
-    }
-    Ok(amount_minor)
 }
 
 fn checked_renewal_date(at: DateTime<Utc>, now: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
