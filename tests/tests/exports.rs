@@ -549,9 +549,16 @@ async fn an_export_that_cannot_be_built_ends_failed_and_three_at_most_wait_per_u
     let (status, body) = answer(download(&app, &token, &waiting[0]).await).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["meta"]["code"], "export_failed");
-    let job = answer(get(&app, &token, &format!("/api/v1/jobs/{}", failed["jobId"].as_str().unwrap())).await)
-        .await
-        .1;
+    // The export is marked failed inside the handler; the job's own end is recorded just after.
+    let job_path = format!("/api/v1/jobs/{}", failed["jobId"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let job = loop {
+        let job = answer(get(&app, &token, &job_path).await).await.1;
+        if job["data"]["status"] != "running" || Instant::now() > deadline {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(job["data"]["status"], "failed", "not retried: {job}");
 
     for id in &waiting[1..] {
