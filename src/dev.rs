@@ -187,6 +187,8 @@ fn sandbox_settings(provider: Provider, sandbox: &SandboxArgs) -> BTreeMap<Strin
     let base_url = match provider {
         // VTpass serves its API under `/api`, as the sandbox does.
         Provider::Vtpass => format!("http://{}/api", sandbox.sandbox_addr),
+        Provider::Meta => format!("http://{}/meta", sandbox.sandbox_addr),
+        Provider::Tiktok => format!("http://{}/tiktok", sandbox.sandbox_addr),
         _ => format!("http://{}", sandbox.sandbox_addr),
     };
     let client_id = sandbox.sandbox_client_id.clone();
@@ -229,6 +231,7 @@ fn sandbox_settings(provider: Provider, sandbox: &SandboxArgs) -> BTreeMap<Strin
         Provider::Onepipe => {
             vec![("apiKey", client_id), ("clientSecret", secret), ("mockMode", "Inspect".to_owned())]
         }
+        Provider::Meta | Provider::Tiktok => vec![("clientId", client_id), ("clientSecret", secret)],
     };
     std::iter::once(("baseUrl".to_owned(), base_url))
         .chain(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)))

@@ -244,7 +244,7 @@ pub struct WorkerArgs {
     #[arg(long, env = "ULTRA_PROVIDER_TIMEOUT_MS", default_value_t = 15_000)]
     pub provider_timeout_ms: u64,
     /// Queues to consume and how many jobs of each may run at once: `name=concurrency,…`.
-    #[arg(long, env = "ULTRA_WORKER_QUEUES", default_value = "default=64,payments=16,webhooks=32,maintenance=2,exports=2", value_parser = parse_queues)]
+    #[arg(long, env = "ULTRA_WORKER_QUEUES", default_value = "default=64,payments=16,webhooks=32,maintenance=2,exports=2,social=8", value_parser = parse_queues)]
     pub worker_queues: QueueList,
     /// apalis heartbeat; a worker silent for heartbeat × missed heartbeats is presumed dead and
     /// its jobs are re-run elsewhere.

@@ -24,6 +24,7 @@ use crate::{
     },
     ultra::{
         admin_config::AdminConfigApi,
+        admin_marketing::AdminMarketingApi,
         admin_tokens::AdminTokensApi,
         admin_users::AdminUsersApi,
         analytics::AnalyticsApi,
@@ -34,6 +35,7 @@ use crate::{
         checkout::{self, CheckoutApi},
         exports::ExportsApi,
         jobs::JobsApi,
+        marketing::MarketingApi,
         onboarding::OnboardingApi,
         payment_export::PaymentExportApi,
         payment_links::PaymentLinksApi,
@@ -60,9 +62,13 @@ type Apis = (
     ApiKeysApi,
     AnalyticsApi,
     OnboardingApi,
+    MarketingApis,
     SellapayApis,
     MaxteraApis,
 );
+
+/// Social publishing, the merchant's and the super-admin's, one element of [`Apis`].
+type MarketingApis = (MarketingApi, AdminMarketingApi);
 
 /// The platform's administration, one element of [`Apis`].
 type AdminApis =
@@ -118,6 +124,7 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
             ApiKeysApi,
             AnalyticsApi,
             OnboardingApi,
+            (MarketingApi, AdminMarketingApi),
             (SellapayApi, SellapayStkApi, SellapayPayoutsApi, SellapayTransactionsApi),
             (MaxteraAuthApi, MaxteraWalletApi, MaxteraPurchasesApi, MaxteraTransactionsApi),
         ),

@@ -355,6 +355,16 @@ fn violations(config: &RuntimeConfig, schedules: &[&str]) -> Vec<(String, String
         "must hold 1 to 20 delays, each 1 to 2592000 seconds (30 days)",
     );
     check("refunds.recheckSeconds", within(config.refunds.recheck_seconds, 1, DAY), "must be 1 to 86400");
+    if let Some(url) = &config.marketing.frontend_url {
+        let web = url::Url::parse(url).is_ok_and(|url| {
+            matches!(url.scheme(), "http" | "https") && url.host().is_some() && url.as_str().len() <= 2048
+        });
+        check(
+            "marketing.frontendUrl",
+            web,
+            "must be an absolute http(s) URL such as https://app.example.com",
+        );
+    }
     found
 }
 

@@ -29,6 +29,7 @@ pub mod refunds;
 pub mod runtime_config;
 pub mod secrets;
 pub mod sellapay_transactions;
+pub mod social;
 pub mod subscriptions;
 pub mod tiers;
 pub mod users;

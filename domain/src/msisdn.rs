@@ -26,6 +26,12 @@ pub fn normalize(provider: Provider, raw: &str) -> DomainResult<String> {
                 "VTpass and OnePipe serve Maxtera wallets, not payments",
             ));
         }
+        Provider::Meta | Provider::Tiktok => {
+            return Err(DomainError::validation(
+                "provider",
+                "Meta and TikTok publish posts; they take no payments",
+            ));
+        }
     };
     let valid = local.len() == 10
         && local.bytes().all(|b| b.is_ascii_digit())

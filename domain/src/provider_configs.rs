@@ -33,6 +33,10 @@ pub enum Provider {
     Vtpass,
     /// OnePipe PayWithTransfer, through which Maxtera wallets are funded by bank transfer.
     Onepipe,
+    /// Meta's app (Facebook Login and Graph) that merchants connect Pages and Instagram through.
+    Meta,
+    /// TikTok's app (Login Kit and Content Posting API).
+    Tiktok,
 }
 
 /// The settings a provider takes; `required_live` must all be present before it can go live.
@@ -43,8 +47,17 @@ pub struct Spec {
 }
 
 impl Provider {
-    pub const ALL: [Self; 7] =
-        [Self::Mvola, Self::Airtel, Self::Orange, Self::Mpesa, Self::Bank, Self::Vtpass, Self::Onepipe];
+    pub const ALL: [Self; 9] = [
+        Self::Mvola,
+        Self::Airtel,
+        Self::Orange,
+        Self::Mpesa,
+        Self::Bank,
+        Self::Vtpass,
+        Self::Onepipe,
+        Self::Meta,
+        Self::Tiktok,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -55,7 +68,15 @@ impl Provider {
             Self::Bank => "bank",
             Self::Vtpass => "vtpass",
             Self::Onepipe => "onepipe",
+            Self::Meta => "meta",
+            Self::Tiktok => "tiktok",
         }
+    }
+
+    /// The social platforms have no simulation mode: posts always go to the platform, which
+    /// for tests is the sandbox named by `baseUrl`.
+    pub fn is_social(self) -> bool {
+        matches!(self, Self::Meta | Self::Tiktok)
     }
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -68,7 +89,9 @@ impl Provider {
     /// Lipa-na-M-Pesa shortcode and passkey (and, for B2C, the initiator and its encrypted
     /// credential), the bank rail's OAuth client, VTpass's API, public and secret keys (the
     /// public key only for its GET calls), and OnePipe's API key and client secret with the
-    /// `mock_mode` its calls carry.
+    /// `mock_mode` its calls carry. The social platforms take the app's id and secret, the API
+    /// host and the host users log in at (`authUrl`, defaulting to the API host), and for Meta
+    /// the Graph version.
     pub fn spec(self) -> Spec {
         match self {
             Self::Mvola => Spec {
@@ -121,6 +144,16 @@ impl Provider {
                 secrets: &["apiKey", "clientSecret"],
                 required_live: &["baseUrl", "apiKey", "clientSecret"],
             },
+            Self::Meta => Spec {
+                settings: &["baseUrl", "authUrl", "apiVersion", "clientId"],
+                secrets: &["clientSecret"],
+                required_live: &["baseUrl", "clientId", "clientSecret"],
+            },
+            Self::Tiktok => Spec {
+                settings: &["baseUrl", "authUrl", "clientId"],
+                secrets: &["clientSecret"],
+                required_live: &["baseUrl", "clientId", "clientSecret"],
+            },
         }
     }
 }
@@ -141,7 +174,7 @@ fn check_value(field: &str, value: &str) -> DomainResult<()> {
         return invalid("must not contain NUL characters");
     }
     match field {
-        "baseUrl" | "returnUrl" | "cancelUrl"
+        "baseUrl" | "authUrl" | "returnUrl" | "cancelUrl"
             if !(value.starts_with("https://") || value.starts_with("http://")) =>
         {
             invalid("must be an http(s) URL")
@@ -168,6 +201,13 @@ fn check_value(field: &str, value: &str) -> DomainResult<()> {
             invalid("must be an ISO 4217 code such as MGA")
         }
         "mockMode" if !["Live", "Inspect"].contains(&value) => invalid("must be Live or Inspect"),
+        "apiVersion"
+            if !value.strip_prefix('v').is_some_and(|number| {
+                !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            }) =>
+        {
+            invalid("must be a Graph API version such as v21.0")
+        }
         _ => Ok(()),
     }
 }
@@ -208,7 +248,14 @@ pub async fn upsert(
             return Err(DomainError::validation(&field, format!("is not a setting of {}", provider.name())));
         }
     }
-    let mode = input.mode.or(existing.as_ref().map(|m| m.mode)).unwrap_or(ProviderMode::Simulation);
+    if provider.is_social() && input.mode == Some(ProviderMode::Simulation) {
+        return Err(DomainError::validation(
+            "mode",
+            format!("{} has no simulation mode: point baseUrl at the sandbox instead", provider.name()),
+        ));
+    }
+    let default_mode = if provider.is_social() { ProviderMode::Live } else { ProviderMode::Simulation };
+    let mode = input.mode.or(existing.as_ref().map(|m| m.mode)).unwrap_or(default_mode);
     let enabled = input.enabled.or(existing.as_ref().map(|m| m.enabled)).unwrap_or(true);
     if mode == ProviderMode::Live
         && let Some(missing) =

@@ -88,6 +88,12 @@ pub fn capability(provider: Provider, mode: ProviderMode) -> Capability {
             partial: false,
             note: "OnePipe transfers fund Maxtera wallets; they are not payments to refund.",
         },
+        (ProviderMode::Live, Provider::Meta | Provider::Tiktok) => Capability {
+            supported: false,
+            mode: "manual",
+            partial: false,
+            note: "Meta and TikTok publish posts; they take no payments to refund.",
+        },
     }
 }
 

@@ -41,6 +41,7 @@ pub struct RuntimeConfig {
     /// Requests to the public payment-link endpoints allowed per client IP and window.
     pub checkout_rate_limit: RateLimitRule,
     pub refunds: RefundSettings,
+    pub marketing: MarketingSettings,
 }
 
 impl Default for RuntimeConfig {
@@ -60,6 +61,7 @@ impl Default for RuntimeConfig {
             subscriptions: SubscriptionSettings::default(),
             checkout_rate_limit: RateLimitRule { limit: 30, window_seconds: 60 },
             refunds: RefundSettings::default(),
+            marketing: MarketingSettings::default(),
         }
     }
 }
@@ -262,6 +264,15 @@ impl Default for RefundSettings {
     fn default() -> Self {
         Self { recheck_seconds: 10 }
     }
+}
+
+/// Social publishing's connection flow.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct MarketingSettings {
+    /// The merchant dashboard's address: a connection's `redirectUri` must be on its origin, so
+    /// the OAuth callback never sends a browser anywhere else. Unset, the API's own address.
+    pub frontend_url: Option<String>,
 }
 
 /// The least and most a single request may move, in whole units of the currency.

@@ -10,6 +10,7 @@ use crate::{
         payment_links::ExpirePaymentLinks,
         payments::ExpirePayments,
         refunds::PollRefunds,
+        social::{PublishDuePosts, RefreshDueAccounts},
         subscriptions::RenewDueSubscriptions,
     },
 };
@@ -20,7 +21,7 @@ pub struct Schedule {
     pub default_cron: &'static str,
 }
 
-pub const SCHEDULES: [Schedule; 8] = [
+pub const SCHEDULES: [Schedule; 10] = [
     Schedule { name: "expire-payments", default_cron: "0 * * * * *" },
     Schedule { name: "expire-payment-links", default_cron: "0 * * * * *" },
     Schedule { name: "poll-refunds", default_cron: "*/15 * * * * *" },
@@ -29,6 +30,8 @@ pub const SCHEDULES: [Schedule; 8] = [
     Schedule { name: "expire-tokens", default_cron: "0 */5 * * * *" },
     Schedule { name: "purge-finished-jobs", default_cron: "0 30 3 * * *" },
     Schedule { name: "purge-expired-exports", default_cron: "0 15 * * * *" },
+    Schedule { name: "publish-social-posts", default_cron: "*/10 * * * * *" },
+    Schedule { name: "refresh-social-tokens", default_cron: "0 */5 * * * *" },
 ];
 
 /// Enqueues the job of schedule `name` for the tick at `tick` (Unix seconds).
@@ -43,6 +46,8 @@ pub async fn enqueue_tick(db: &impl ConnectionTrait, name: &str, tick: i64) -> R
         "expire-tokens" => enqueue(db, NewJob::new(&ExpireTokens).unique_key(key)).await,
         "purge-finished-jobs" => enqueue(db, NewJob::new(&PurgeFinishedJobs).unique_key(key)).await,
         "purge-expired-exports" => enqueue(db, NewJob::new(&PurgeExpiredExports).unique_key(key)).await,
+        "publish-social-posts" => enqueue(db, NewJob::new(&PublishDuePosts).unique_key(key)).await,
+        "refresh-social-tokens" => enqueue(db, NewJob::new(&RefreshDueAccounts).unique_key(key)).await,
         other => Err(DbErr::Custom(format!("no schedule named {other}"))),
     }
 }

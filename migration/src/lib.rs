@@ -14,6 +14,7 @@ mod m20261129_000009_sellapay_rails;
 mod m20261129_000010_maxtera;
 mod m20261129_000011_links_subscriptions_exports;
 mod m20261129_000012_analytics_and_onboarding;
+mod m20261129_000013_social_publishing;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000010_maxtera::Migration),
             Box::new(m20261129_000011_links_subscriptions_exports::Migration),
             Box::new(m20261129_000012_analytics_and_onboarding::Migration),
+            Box::new(m20261129_000013_social_publishing::Migration),
         ]
     }
 }

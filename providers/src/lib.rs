@@ -23,6 +23,7 @@ mod purchase;
 mod refund;
 mod settings;
 mod simulation;
+mod social;
 mod tokens;
 mod vtpass;
 
@@ -42,6 +43,10 @@ pub use purchase::{BillerCheck, Purchase, PurchaseOrder, PurchaseState, Verifica
 pub use refund::{Refund, RefundRequest, RefundState};
 pub use settings::Settings;
 pub use simulation::Simulation;
+pub use social::{
+    AccountKind, AccountTokens, Connected, Exchange, Meta, Platform, PostContent, Publication, SocialAdapter,
+    Target, Tiktok, Transcript, authorize_url,
+};
 use tokens::TokenCache;
 pub use vtpass::{Vtpass, vtpass_request_id};
 
@@ -78,6 +83,15 @@ impl Providers {
             "vtpass" => Adapter::Vtpass(Vtpass::new(client, &settings)?),
             "onepipe" => Adapter::Onepipe(Onepipe::new(client, &settings)?),
             other => return Err(ProviderError::Configuration(format!("unknown provider {other}"))),
+        })
+    }
+
+    /// The adapter that publishes to `platform` with these settings, sharing the connection pool.
+    pub fn social(&self, platform: Platform, settings: Settings) -> Result<SocialAdapter, ProviderError> {
+        let client = http::Client { http: self.http.clone(), tokens: Arc::clone(&self.tokens) };
+        Ok(match platform {
+            Platform::Meta => SocialAdapter::Meta(Meta::new(client, &settings)?),
+            Platform::Tiktok => SocialAdapter::Tiktok(Tiktok::new(client, &settings)?),
         })
     }
 }

@@ -1,12 +1,15 @@
 //! Sandbox-only endpoints under `/_sandbox`, for tests and people: what each simulator has
-//! recorded (payments, and posts to social platforms) and how often clients asked for tokens.
+//! recorded (payments, and posts to social platforms) and how often clients asked for tokens,
+//! and what a user can do to an app outside any API (removing it from their social account).
 //! No provider has these paths.
 
 use std::{sync::Arc, time::Instant};
 
 use poem::{
-    Route, get, handler,
-    web::{Data, Json, Query},
+    IntoResponse, Response, Route, get, handler,
+    http::StatusCode,
+    post,
+    web::{Data, Json, Path, Query},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,6 +31,7 @@ pub fn routes(route: Route) -> Route {
     route
         .at("/_sandbox/transactions", get(transactions))
         .at("/_sandbox/posts", get(posts))
+        .at("/_sandbox/social/:platform/revoke", post(revoke_social))
         .at("/_sandbox/stats", get(stats))
 }
 
@@ -72,6 +76,18 @@ fn posts(Query(filter): Query<PostFilter>, Data(app): Data<&Arc<App>>) -> Json<V
 fn list_posts(recorded: &Posts, filter: &PostFilter, found: &mut Vec<(Instant, Value)>) {
     let wanted = |post: &&Post| filter.network.as_deref().is_none_or(|network| network == post.network);
     found.extend(recorded.all().iter().filter(wanted).map(|post| (post.recorded_at(), post.summary())));
+}
+
+/// The user removes the app in the platform's settings: every token it was issued stops
+/// working at once, so a test can see how a client copes with a grant ended behind its back.
+#[handler]
+fn revoke_social(Path(platform): Path<String>, Data(app): Data<&Arc<App>>) -> Response {
+    let revoked = match platform.as_str() {
+        "meta" => app.meta().revoke_all(),
+        "tiktok" => app.tiktok().revoke_all(),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    Json(json!({ "revoked": revoked })).into_response()
 }
 
 fn summarize<P: Provider>(app: &App, filter: &Filter, found: &mut Vec<(Instant, Value)>) {

@@ -316,7 +316,7 @@ fn accounts(params: &Params, app: &App) -> Result<Reply, GraphError> {
 fn revoke(params: &Params, app: &App) -> Result<Reply, GraphError> {
     let mut graph = app.meta();
     graph.authenticate(required_token(params)?, Holder::User)?;
-    graph.tokens.clear();
+    graph.revoke_all();
     Ok(wire::json(StatusCode::OK, json!({ "success": true })))
 }
 
@@ -448,6 +448,14 @@ fn unsupported(node: &str) -> GraphError {
 }
 
 impl Graph {
+    /// Ends every token issued so far, user and Page tokens alike, as removing the app in the
+    /// user's Facebook settings does; answers how many there were.
+    pub fn revoke_all(&mut self) -> usize {
+        let revoked = self.tokens.len();
+        self.tokens.clear();
+        revoked
+    }
+
     fn authenticate(&self, token: &str, holder: Holder) -> Result<(), GraphError> {
         if self.authenticate_any(token)? != holder {
             return Err(match holder {
@@ -490,6 +498,16 @@ mod tests {
         assert!(!is_version("v"));
         assert!(!is_version("me"));
         assert!(!is_version("1784123"));
+    }
+
+    #[test]
+    fn revoking_everything_ends_user_and_page_tokens() {
+        let mut graph = Graph::default();
+        graph.tokens.insert("user".to_owned(), Token { holder: Holder::User, expires: None });
+        graph.tokens.insert("page".to_owned(), Token { holder: Holder::Page, expires: None });
+        assert_eq!(graph.revoke_all(), 2);
+        assert!(graph.authenticate_any("page").is_err());
+        assert_eq!(graph.revoke_all(), 0);
     }
 
     #[test]

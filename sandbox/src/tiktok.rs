@@ -218,8 +218,7 @@ fn revoke(form: poem::Result<Form<Params>>, Data(app): Data<&Arc<App>>) -> Respo
     if !param(&form, "token").is_some_and(|token| creator.access_tokens.contains_key(token)) {
         return oauth_error("invalid_request", "The token is invalid.").into_response();
     }
-    creator.access_tokens.clear();
-    creator.refresh_tokens.clear();
+    creator.revoke_all();
     Response::builder().status(StatusCode::OK).finish()
 }
 
@@ -327,6 +326,15 @@ async fn status_fetch(req: &Request, body: Body, Data(app): Data<&Arc<App>>) -> 
 }
 
 impl Creator {
+    /// Ends every access and refresh token issued so far, as removing the app in the creator's
+    /// TikTok settings does; answers how many there were.
+    pub fn revoke_all(&mut self) -> usize {
+        let revoked = self.access_tokens.len() + self.refresh_tokens.len();
+        self.access_tokens.clear();
+        self.refresh_tokens.clear();
+        revoked
+    }
+
     fn authenticate(&self, req: &Request) -> Result<(), Reply> {
         let live = bearer(req.header("authorization"))
             .and_then(|token| self.access_tokens.get(token))
@@ -376,6 +384,16 @@ fn log_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn revoking_everything_ends_access_and_refresh_tokens() {
+        let mut creator = Creator::default();
+        let later = Instant::now() + ACCESS_LIFETIME;
+        creator.access_tokens.insert("act.1".to_owned(), later);
+        creator.refresh_tokens.insert("rft.1".to_owned(), Session { scope: String::new(), expires: later });
+        assert_eq!(creator.revoke_all(), 2);
+        assert!(creator.access_tokens.is_empty() && creator.refresh_tokens.is_empty());
+    }
 
     #[test]
     fn a_pulled_video_downloads_before_it_completes_or_fails() {

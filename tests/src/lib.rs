@@ -553,12 +553,17 @@ pub fn live_config(provider: &str, sandbox: &str) -> Value {
         "vtpass" => json!({ "apiKey": "ultra-sandbox", "publicKey": "ultra-sandbox",
                             "secretKey": "ultra-sandbox-secret" }),
         "onepipe" => json!({ "apiKey": "ultra-sandbox", "clientSecret": "ultra-sandbox-secret" }),
+        "meta" | "tiktok" => json!({ "clientId": "ultra-sandbox", "clientSecret": "ultra-sandbox-secret" }),
         other => panic!("no provider {other}"),
     };
     config["mode"] = json!("live");
-    // VTpass serves its API under `/api`, as its own hosts do.
-    config["baseUrl"] =
-        json!(if provider == "vtpass" { format!("{sandbox}/api") } else { sandbox.to_owned() });
+    // VTpass serves its API under `/api`, and the social platforms under their own prefixes.
+    config["baseUrl"] = json!(match provider {
+        "vtpass" | "meta" | "tiktok" => {
+            format!("{sandbox}/{}", if provider == "vtpass" { "api" } else { provider })
+        }
+        _ => sandbox.to_owned(),
+    });
     config
 }
 

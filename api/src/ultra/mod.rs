@@ -1,6 +1,7 @@
 //! The ultra merchant surface, mounted at `/api/v1`: one module per resource.
 
 pub mod admin_config;
+pub mod admin_marketing;
 pub mod admin_tokens;
 pub mod admin_users;
 pub mod analytics;
@@ -11,6 +12,8 @@ pub mod callbacks;
 pub mod checkout;
 pub mod exports;
 pub mod jobs;
+pub mod marketing;
+pub mod marketing_views;
 pub mod onboarding;
 pub mod payment_export;
 pub mod payment_links;
@@ -56,4 +59,8 @@ pub enum ApiTags {
     Analytics,
     /// Pro+ merchant onboarding wizard (progress + UAT confirmation)
     MerchantOnboarding,
+    /// Social media account connection and post management (merchant)
+    Marketing,
+    /// Social media administration (super-admin)
+    AdminMarketing,
 }

@@ -3,9 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use ultra_domain::provider_configs::{self, Provider};
+use ultra_domain::{
+    DomainError,
+    provider_configs::{self, Provider},
+    secrets::SecretBox,
+};
 use ultra_entity::{provider_configs::Model as ProviderConfig, provider_configs::ProviderMode};
-use ultra_providers::{Adapter, ProviderError, Settings, Simulation};
+use ultra_providers::{Adapter, Platform, ProviderError, Settings, Simulation, SocialAdapter};
 
 use crate::{JobContext, JobError};
 
@@ -62,6 +66,28 @@ fn live(
     provider: &str,
     config: &ProviderConfig,
 ) -> Result<Result<Adapter, ProviderError>, JobError> {
+    Ok(ctx.env.providers.adapter(provider, settings_of(&ctx.env.sealer, config)?))
+}
+
+/// The adapter for the social platform's app as configured for `user_id` (their own app, else
+/// the global one). The platforms have no simulation mode: this always calls them.
+pub async fn social_adapter_for(
+    ctx: &JobContext,
+    platform: Platform,
+    user_id: &str,
+) -> Result<Result<SocialAdapter, ProviderError>, JobError> {
+    let config = match effective(ctx, platform.as_str(), user_id).await? {
+        Ok(config) if !config.enabled => {
+            return Ok(Err(ProviderError::Configuration(format!("{} is disabled", platform.as_str()))));
+        }
+        Ok(config) => config,
+        Err(err) => return Ok(Err(err)),
+    };
+    Ok(ctx.env.providers.social(platform, settings_of(&ctx.env.sealer, &config)?))
+}
+
+/// A configuration's settings with its secrets revealed, as adapters take them.
+pub fn settings_of(sealer: &SecretBox, config: &ProviderConfig) -> Result<Settings, DomainError> {
     let mut values: BTreeMap<String, String> = config
         .settings
         .as_object()
@@ -69,8 +95,8 @@ fn live(
         .flatten()
         .filter_map(|(name, value)| value.as_str().map(|v| (name.clone(), v.to_owned())))
         .collect();
-    values.extend(provider_configs::reveal(&ctx.env.sealer, config)?);
-    Ok(ctx.env.providers.adapter(provider, Settings(values)))
+    values.extend(provider_configs::reveal(sealer, config)?);
+    Ok(Settings(values))
 }
 
 /// Where a provider that takes a per-request notification URL should send it: a path naming

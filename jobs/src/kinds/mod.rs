@@ -1,6 +1,6 @@
 //! Every job kind, one module per area.
 
-mod adapters;
+pub mod adapters;
 pub mod diagnostics;
 pub mod exports;
 pub mod maintenance;
@@ -9,6 +9,7 @@ pub mod payment_links;
 pub mod payments;
 pub mod payouts;
 pub mod refunds;
+pub mod social;
 pub mod subscriptions;
 pub mod webhooks;
 
@@ -47,4 +48,10 @@ pub fn register_all(registry: &mut Registry) {
     registry.register::<maxtera::CheckFunding>();
     registry.register::<subscriptions::RenewSubscription>();
     registry.register::<subscriptions::RenewDueSubscriptions>();
+    registry.register::<social::ConnectAccounts>();
+    registry.register::<social::PublishPost>();
+    registry.register::<social::PublishDuePosts>();
+    registry.register::<social::RefreshAccount>();
+    registry.register::<social::RefreshDueAccounts>();
+    registry.register::<social::RevokeAccount>();
 }

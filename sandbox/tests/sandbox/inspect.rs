@@ -80,3 +80,52 @@ async fn transactions_can_be_filtered_by_provider() {
     assert_eq!(airtel[0]["initiateCalls"], 1);
     assert!(list("mvola").await.is_empty());
 }
+
+#[tokio::test]
+async fn revoking_a_social_platform_ends_every_token_it_issued() {
+    let sandbox = Sandbox::start(config()).await;
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let consent = browser
+        .get(sandbox.url(
+            "/tiktok/v2/auth/authorize/?client_key=ultra-sandbox&scope=video.publish&response_type=code&\
+             redirect_uri=https://app.test/cb&state=s",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let location = consent.headers()["location"].to_str().unwrap().to_owned();
+    let code = location.split(['?', '&']).find_map(|pair| pair.strip_prefix("code=")).unwrap().to_owned();
+    let tokens: Value = sandbox
+        .http
+        .post(sandbox.url("/tiktok/v2/oauth/token/"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "client_key=ultra-sandbox&client_secret=ultra-sandbox-secret&code={code}&\
+             grant_type=authorization_code&redirect_uri=https://app.test/cb"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let creator_info = || {
+        sandbox
+            .http
+            .post(sandbox.url("/tiktok/v2/post/publish/creator_info/query/"))
+            .bearer_auth(access_token)
+            .send()
+    };
+    assert_eq!(creator_info().await.unwrap().status(), 200);
+
+    let revoke = |platform: &str| {
+        sandbox.http.post(sandbox.url(&format!("/_sandbox/social/{platform}/revoke"))).send()
+    };
+    let answer = revoke("tiktok").await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.json::<Value>().await.unwrap(), json!({ "revoked": 2 }));
+    assert_eq!(creator_info().await.unwrap().status(), 401);
+    assert_eq!(revoke("meta").await.unwrap().json::<Value>().await.unwrap(), json!({ "revoked": 0 }));
+    assert_eq!(revoke("myspace").await.unwrap().status(), 404);
+}
