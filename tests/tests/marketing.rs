@@ -7,7 +7,7 @@ use chrono::Utc;
 use reqwest::{Method, StatusCode, redirect::Policy};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::{Value, json};
-use ultra_entity::{jobs, social_accounts, social_oauth_states};
+use ultra_entity::{jobs, social_accounts, social_oauth_states, social_posts};
 use ultra_tests::{LiveWorld, TestApp, redis_url, start_scheduler};
 
 const DASHBOARD: &str = "https://dashboard.example.com";
@@ -535,6 +535,35 @@ async fn posts_through_revoked_accounts_fail_with_a_clear_log_entry() {
     assert_eq!(stats["data"]["accounts"]["byStatus"]["revoked"], 1, "{stats}");
     assert_eq!(stats["data"]["accounts"]["byStatus"]["active"], 1, "{stats}");
     assert_eq!(stats["data"]["logEntries"]["byOutcome"]["failed"], 2, "{stats}");
+
+    // A post whose publish job died without settling it (a worker lost on its last attempt) is
+    // failed by the schedule rather than left publishing.
+    let stuck = create_post(
+        &world,
+        json!({ "socialAccountId": instagram["id"], "content": "Lost", "mediaUrls": [IMAGE] }),
+    )
+    .await;
+    let stuck_id = stuck["id"].as_str().unwrap();
+    let dead_job =
+        jobs::Entity::find().filter(jobs::Column::Kind.eq("social.connect")).one(&db).await.unwrap().unwrap();
+    jobs::Entity::update_many()
+        .col_expr(jobs::Column::Status, Expr::value(jobs::JobStatus::Dead))
+        .col_expr(jobs::Column::LastError, Expr::value(Some("worker lost".to_owned())))
+        .filter(jobs::Column::Id.eq(dead_job.id.as_str()))
+        .exec(&db)
+        .await
+        .unwrap();
+    social_posts::Entity::update_many()
+        .col_expr(social_posts::Column::Status, Expr::value(social_posts::SocialPostStatus::Publishing))
+        .col_expr(social_posts::Column::PublishJobId, Expr::value(Some(dead_job.id.clone())))
+        .filter(social_posts::Column::Id.eq(stuck_id))
+        .exec(&db)
+        .await
+        .unwrap();
+    let done = finished_post(&world, stuck_id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(done["error"].as_str().unwrap().contains("worker lost"), "{done}");
+    assert_eq!(done["logs"][0]["outcome"], "failed");
 }
 
 #[tokio::test]

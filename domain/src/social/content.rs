@@ -14,7 +14,7 @@ pub const MAX_MEDIA: usize = 10;
 const MAX_URL_LEN: usize = 2048;
 /// Instagram refuses captions with more hashtags than this.
 const INSTAGRAM_HASHTAGS: usize = 30;
-const VIDEO_EXTENSIONS: [&str; 3] = [".mp4", ".mov", ".webm"];
+const VIDEO_EXTENSIONS: [&str; 2] = [".mp4", ".mov"];
 
 /// The text of a post, checked; errors name `content`.
 pub fn checked_content(content: &str) -> DomainResult<String> {
@@ -119,7 +119,7 @@ pub fn check_for_target(kind: SocialAccountKind, content: &str, media: &[String]
             if media.len() != 1 || !is_video(&media[0]) {
                 return Err(DomainError::validation(
                     "mediaUrls",
-                    "a TikTok post needs exactly one video URL (.mp4, .mov or .webm)",
+                    "a TikTok post needs exactly one video URL (.mp4 or .mov)",
                 ));
             }
         }

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 use ultra_entity::{
+    jobs::{self, JobStatus},
     social_accounts,
     social_posts::{self, SocialPostStatus},
     social_publish_logs,
@@ -235,6 +236,41 @@ pub async fn due(
         .limit(limit)
         .all(db)
         .await?)
+}
+
+/// Posts left `publishing` by a job that ended without settling them (it crashed on its last
+/// attempt, or was cancelled), with that job's id and last error.
+pub async fn stranded(
+    db: &impl ConnectionTrait,
+    limit: u64,
+) -> DomainResult<Vec<(social_posts::Model, String, Option<String>)>> {
+    let publishing = social_posts::Entity::find()
+        .filter(social_posts::Column::Status.eq(SocialPostStatus::Publishing))
+        .filter(social_posts::Column::PublishJobId.is_not_null())
+        .order_by_asc(social_posts::Column::UpdatedAt)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let job_ids: Vec<String> = publishing.iter().filter_map(|post| post.publish_job_id.clone()).collect();
+    if job_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ended: std::collections::HashMap<String, Option<String>> = jobs::Entity::find()
+        .filter(jobs::Column::Id.is_in(job_ids))
+        .filter(jobs::Column::Status.is_in([JobStatus::Failed, JobStatus::Dead, JobStatus::Cancelled]))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|job| (job.id, job.last_error))
+        .collect();
+    Ok(publishing
+        .into_iter()
+        .filter_map(|post| {
+            let job_id = post.publish_job_id.clone()?;
+            let error = ended.get(&job_id)?.clone();
+            Some((post, job_id, error))
+        })
+        .collect())
 }
 
 /// Counts an attempt by the job that holds the post; `false` when it no longer does.

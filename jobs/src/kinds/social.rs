@@ -410,7 +410,8 @@ async fn record(
 
 /// Claims every scheduled post whose time has come and enqueues its publication. The claim is
 /// a conditional update, and the job's unique key names the post and its time, so two
-/// schedulers publish a post once.
+/// schedulers publish a post once. Posts whose publish job ended without settling them are
+/// failed here, so none stays `publishing` for ever.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PublishDuePosts;
 
@@ -422,6 +423,7 @@ impl Job for PublishDuePosts {
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
         let now = Utc::now();
         let due = posts::due(&ctx.db, now, SCAN_BATCH).await?;
+        let stranded = posts::stranded(&ctx.db, SCAN_BATCH).await?;
         let outbox = ctx.outbox();
         ctx.finish(|txn| {
             Box::pin(async move {
@@ -440,7 +442,30 @@ impl Job for PublishDuePosts {
                         savepoint.rollback().await?;
                     }
                 }
-                Ok(json!({ "claimed": claimed }))
+                let mut settled = 0;
+                for (post, job_id, job_error) in stranded {
+                    let error = format!(
+                        "the publish job ended without an outcome: {}",
+                        job_error.as_deref().unwrap_or("no error recorded")
+                    );
+                    if posts::conclude(txn, &post.id, &job_id, Outcome::Failed { error: &error }, now).await?
+                    {
+                        let entry = LogEntry {
+                            post_id: &post.id,
+                            action: "publish",
+                            attempt: post.attempts,
+                            outcome: "failed",
+                            exchanges: None,
+                            error: Some(&error),
+                            job_id: Some(&job_id),
+                            user_id: None,
+                        };
+                        posts::log(txn, entry).await?;
+                        record(txn, "social_post.failed", &post.id, json!({ "error": error })).await?;
+                        settled += 1;
+                    }
+                }
+                Ok(json!({ "claimed": claimed, "failedStranded": settled }))
             })
         })
         .await
