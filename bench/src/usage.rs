@@ -57,26 +57,35 @@ impl Watched {
         Self { processes: all }
     }
 
-    /// CPU seconds so far per group: each watched process, PostgreSQL and Redis.
-    pub fn cpu(&self) -> BTreeMap<String, f64> {
-        let mut groups = BTreeMap::new();
+    /// CPU seconds so far of each watched process and of every PostgreSQL and Redis process,
+    /// by group and pid.
+    pub fn cpu(&self) -> Reading {
+        let mut reading = BTreeMap::new();
         for (name, pid) in &self.processes {
-            *groups.entry(name.clone()).or_default() += cpu_seconds(*pid).unwrap_or_default();
+            reading.insert((name.clone(), *pid), cpu_seconds(*pid).unwrap_or_default());
         }
         for (group, name) in [("postgresql", "postgres"), ("redis", "redis-server")] {
-            let used: f64 = pids_named(name).into_iter().filter_map(cpu_seconds).sum();
-            groups.insert(group.to_owned(), used);
+            for pid in pids_named(name) {
+                reading.insert((group.to_owned(), pid), cpu_seconds(pid).unwrap_or_default());
+            }
         }
-        groups
+        reading
     }
 }
 
-/// CPU seconds each group used between two readings.
-pub fn spent(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
-    after
-        .iter()
-        .map(|(group, end)| (group.clone(), end - before.get(group).copied().unwrap_or_default()))
-        .collect()
+/// CPU seconds by group and pid at one moment.
+pub type Reading = BTreeMap<(String, u32), f64>;
+
+/// CPU seconds each group used between two readings, counted per process: a backend that
+/// started in between counts from zero, and one that ended in between (whose time can no longer
+/// be read) drops out rather than making its group's total shrink.
+pub fn spent(before: &Reading, after: &Reading) -> BTreeMap<String, f64> {
+    let mut groups = BTreeMap::new();
+    for ((group, pid), end) in after {
+        let start = before.get(&(group.clone(), *pid)).copied().unwrap_or_default();
+        *groups.entry(group.clone()).or_default() += (end - start).max(0.0);
+    }
+    groups
 }
 
 /// `api 0.91 s (45%), postgresql 0.80 s (40%), …`, largest first.

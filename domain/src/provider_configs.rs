@@ -309,16 +309,23 @@ pub async fn find(
         .await?)
 }
 
-/// The configuration that applies to a merchant: their own, else the global one.
+/// The configuration that applies to a merchant: their own, else the global one. Both are read
+/// in one query, since every payment asks.
 pub async fn effective(
     db: &impl ConnectionTrait,
     provider: Provider,
     merchant_id: &str,
 ) -> DomainResult<Option<provider_configs::Model>> {
-    match find(db, provider, merchant_id).await? {
-        Some(own) => Ok(Some(own)),
-        None => find(db, provider, GLOBAL).await,
-    }
+    let mut found = provider_configs::Entity::find()
+        .filter(provider_configs::Column::Provider.eq(provider.name()))
+        .filter(provider_configs::Column::Scope.is_in([merchant_id, GLOBAL]))
+        .all(db)
+        .await?;
+    let own = found.iter().position(|config| config.scope == merchant_id);
+    Ok(match own {
+        Some(index) => Some(found.swap_remove(index)),
+        None => found.pop(),
+    })
 }
 
 pub async fn list(db: &impl ConnectionTrait, scope: &str) -> DomainResult<Vec<provider_configs::Model>> {
