@@ -283,6 +283,23 @@ async fn oauth_round_trips_connect_both_platforms_and_states_are_signed_single_u
     assert_eq!(outcome["status"], "denied");
     assert_eq!(outcome["error"], "Permissions error");
 
+    // A code the platform refuses ends the connection `failed`, with the platform's reason.
+    let callback = consent(&world, "tiktok").await;
+    let mut forged = reqwest::Url::parse(&callback).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(k, v)| {
+            let value = if k == "code" { "not-a-code".to_owned() } else { v.into_owned() };
+            (k.into_owned(), value)
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let (status, landing) = follow(forged.as_str()).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let outcome = query_of(&landing);
+    assert_eq!(outcome["status"], "failed", "{landing}");
+    assert!(outcome["error"].contains("TikTok refused the connection"), "{landing}");
+
     // Only the dashboard's origin is a landing place.
     for bad in ["https://evil.example.com/cb", "javascript:alert(1)", "/relative"] {
         let (status, reply) = call(
@@ -296,6 +313,27 @@ async fn oauth_round_trips_connect_both_platforms_and_states_are_signed_single_u
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {reply}");
         assert!(reply["error"].as_str().unwrap().starts_with("redirectUri"), "{reply}");
     }
+    // A platform without a configured app cannot be connected.
+    let response = world
+        .app
+        .client
+        .delete(world.app.url("/api/v1/admin/providers/tiktok"))
+        .bearer_auth(&world.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, reply) = call(
+        &world.app,
+        Method::POST,
+        "/api/v1/marketing/accounts/connect",
+        Some(&world.merchant),
+        Some(json!({ "platform": "tiktok", "redirectUri": LANDING })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    assert_eq!(reply["meta"]["code"], "platform_not_configured", "{reply}");
+
     // Another merchant sees none of these accounts.
     let other = world.app.db.create_user("other@ultra.test", Some("other-password-1"), "user", &[]);
     assert!(!other.is_empty());
