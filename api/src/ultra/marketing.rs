@@ -167,7 +167,7 @@ fn outcome_url(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     url.to_string()
 }
 
-pub(crate) async fn owned_account(
+async fn owned_account(
     db: &impl ConnectionTrait,
     principal: &Principal,
     id: &str,

@@ -41,14 +41,6 @@ impl Platform {
             Self::Tiktok => "tiktok",
         }
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "meta" => Some(Self::Meta),
-            "tiktok" => Some(Self::Tiktok),
-            _ => None,
-        }
-    }
 }
 
 /// One Meta grant covers a Page and the Instagram account linked to it, which publish through
@@ -67,15 +59,6 @@ impl AccountKind {
             Self::FacebookPage => "facebook_page",
             Self::Instagram => "instagram",
             Self::Tiktok => "tiktok",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "facebook_page" => Some(Self::FacebookPage),
-            "instagram" => Some(Self::Instagram),
-            "tiktok" => Some(Self::Tiktok),
-            _ => None,
         }
     }
 
