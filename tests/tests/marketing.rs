@@ -746,6 +746,30 @@ async fn content_media_and_state_rules_are_4xx_naming_the_problem() {
         );
     }
 
+    // A retried create with the same Idempotency-Key makes one post.
+    let body = json!({ "socialAccountId": page, "content": "Once only" });
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let response = world
+            .app
+            .client
+            .post(world.app.url("/api/v1/marketing/posts"))
+            .bearer_auth(&world.merchant)
+            .header("Idempotency-Key", "post-once-only")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let reply: Value = response.json().await.unwrap();
+        ids.push(reply["data"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids[0], ids[1]);
+    let (_, once) =
+        call(&world.app, Method::GET, "/api/v1/marketing/posts?status=draft", Some(&world.merchant), None)
+            .await;
+    assert_eq!(once["data"].as_array().unwrap().iter().filter(|p| p["content"] == "Once only").count(), 1);
+
     // Only drafts and scheduled posts change; cancel takes only scheduled ones.
     let draft = create_post(&world, json!({ "socialAccountId": page, "content": "Draft" })).await;
     let id = draft["id"].as_str().unwrap().to_owned();
@@ -777,6 +801,17 @@ async fn content_media_and_state_rules_are_4xx_naming_the_problem() {
     assert_eq!(reply["data"]["scheduledAt"], Value::Null);
     let (status, _) = call(&world.app, Method::POST, &cancel, Some(&world.merchant), None).await;
     assert_eq!(status, StatusCode::CONFLICT);
+    // A time schedules it again; null unschedules it, keeping what was not sent.
+    let (_, reply) =
+        call(&world.app, Method::PATCH, &path, Some(&world.merchant), Some(json!({ "scheduledAt": later })))
+            .await;
+    assert_eq!(reply["data"]["status"], "scheduled", "{reply}");
+    let (status, reply) =
+        call(&world.app, Method::PATCH, &path, Some(&world.merchant), Some(json!({ "scheduledAt": null })))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["data"]["status"], "draft");
+    assert_eq!(reply["data"]["content"], "Edited");
     publish(&world, &id).await;
     let (status, _) =
         call(&world.app, Method::POST, &format!("{path}/publish"), Some(&world.merchant), None).await;
