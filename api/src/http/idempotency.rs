@@ -7,7 +7,11 @@
 //! claim is released, so the client may retry; if the process dies, the claim goes stale and
 //! the next request with the key takes it over.
 
-use std::{future::Future, pin::Pin};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex},
+};
 
 use chrono::{Duration as ChronoDuration, Utc};
 use poem::http::StatusCode;
@@ -16,7 +20,11 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, sea_query::OnConflict,
 };
 use ultra_domain::db::begin_write;
-use ultra_entity::idempotency_keys::{self, IdempotencyState};
+use ultra_entity::{
+    idempotency_keys::{self, IdempotencyState},
+    jobs,
+};
+use ultra_jobs::{Enqueued, QueueClient};
 
 use super::{
     envelope::Reply,
@@ -29,6 +37,23 @@ const STALE_CLAIM: ChronoDuration = ChronoDuration::seconds(60);
 const MAX_KEY_LEN: usize = 255;
 
 pub type Effect<'t, R> = Pin<Box<dyn Future<Output = ApiResult<R>> + Send + 't>>;
+
+/// A job an effect wrote in its transaction, handed out of the effect's closure so the handler
+/// can push it once [`run`] has committed (a replayed response wrote none, and pushes nothing).
+#[derive(Clone, Default)]
+pub struct PendingPush(Arc<Mutex<Option<Enqueued>>>);
+
+impl PendingPush {
+    pub fn hold(&self, enqueued: Enqueued) {
+        *self.0.lock().expect("pending push lock") = Some(enqueued);
+    }
+
+    /// Pushes the held job, if any, and returns its row.
+    pub async fn dispatch(&self, queue: &QueueClient) -> Option<jobs::Model> {
+        let enqueued = self.0.lock().expect("pending push lock").take()?;
+        Some(enqueued.dispatch(queue).await)
+    }
+}
 
 pub struct Idempotent<'a> {
     /// Whose key this is: keys are private to the caller.

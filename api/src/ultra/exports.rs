@@ -6,8 +6,6 @@
 //! else, admins included, gets 404, as for an export that does not exist. A file of a
 //! merchant's customers goes to the person who asked for it, not to whoever learns its id.
 
-use std::sync::{Arc, Mutex};
-
 use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
 use poem_openapi::{
@@ -28,7 +26,7 @@ use ultra_entity::{
     exports::{self as export_rows, ExportKind, ExportStatus},
     users::{self, UserRole},
 };
-use ultra_jobs::{Enqueued, NewJob, enqueue, kinds::exports::BuildExport};
+use ultra_jobs::{NewJob, enqueue, kinds::exports::BuildExport};
 
 use super::{ApiTags, payments::JobRef};
 use crate::{
@@ -39,7 +37,7 @@ use crate::{
         csv::CsvFile,
         envelope::Reply,
         error::{ApiError, ApiResult},
-        idempotency::{self, Idempotent},
+        idempotency::{self, Idempotent, PendingPush},
         json_body::JsonBody,
         pagination::{PageRequest, paginate},
     },
@@ -359,8 +357,8 @@ impl ExportsApi {
         let principal = auth.0;
         let request = body.value;
         let filter = validated(&state, &principal, request.kind, request.filters.unwrap_or_default()).await?;
-        let outbox: Arc<Mutex<Option<Enqueued>>> = Arc::default();
-        let pending_push = Arc::clone(&outbox);
+        let outbox = PendingPush::default();
+        let pending_push = outbox.clone();
         let actor = actor(req, Some(&principal.user.id));
         let owner = principal.user.id.clone();
         let reply = idempotency::run(
@@ -431,16 +429,13 @@ impl ExportsApi {
                     )
                     .await?;
                     let job = JobRef::from(&enqueued.job);
-                    *pending_push.lock().expect("outbox lock") = Some(enqueued);
+                    pending_push.hold(enqueued);
                     Ok(Reply::new(ExportAccepted { export: export.into(), job }))
                 })
             },
         )
         .await?;
-        let enqueued = outbox.lock().expect("outbox lock").take();
-        if let Some(enqueued) = enqueued {
-            enqueued.dispatch(&state.queue).await;
-        }
+        outbox.dispatch(&state.queue).await;
         Ok(reply)
     }
 

@@ -6,10 +6,7 @@
 //! browser usually lands on the dashboard with the outcome, and with `pending` and the job
 //! otherwise.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
@@ -21,6 +18,7 @@ use poem_openapi::{
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use ultra_domain::{
+    DomainError,
     audit::{self, Actor, AuditEvent},
     db::begin_write,
     provider_configs::{self, Provider},
@@ -36,7 +34,7 @@ use ultra_entity::{
     social_posts as post_rows,
 };
 use ultra_jobs::{
-    Enqueued, enqueue,
+    enqueue,
     kinds::{
         adapters::settings_of,
         social::{ConnectAccounts, PublishPost, RefreshAccount, RevokeAccount, callback_url, platform_of},
@@ -56,7 +54,7 @@ use crate::{
         client::actor,
         envelope::Reply,
         error::{ApiError, ApiResult},
-        idempotency::{self, Idempotent},
+        idempotency::{self, Idempotent, PendingPush},
         json_body::JsonBody,
         pagination::{PageRequest, paginate},
     },
@@ -195,9 +193,13 @@ async fn publishing_account(
     principal: &Principal,
     id: &str,
 ) -> ApiResult<account_rows::Model> {
-    let account = owned_account(db, principal, id)
-        .await
-        .map_err(|_| ApiError::validation("socialAccountId", "is not one of your social accounts"))?;
+    let owner = principal.merchant()?.id.clone();
+    let account = accounts::find(db, id, Some(&owner)).await.map_err(|err| match err {
+        DomainError::NotFound(_) => {
+            ApiError::validation("socialAccountId", "is not one of your social accounts")
+        }
+        other => other.into(),
+    })?;
     if account.status != SocialAccountStatus::Active {
         return Err(ApiError::conflict(
             "social_account_inactive",
@@ -226,17 +228,6 @@ async fn record(
     )
     .await?;
     Ok(())
-}
-
-fn dispatch_later(slot: &Arc<Mutex<Option<Enqueued>>>, enqueued: Enqueued) {
-    *slot.lock().expect("outbox lock") = Some(enqueued);
-}
-
-async fn dispatch(state: &AppState, slot: &Arc<Mutex<Option<Enqueued>>>) {
-    let enqueued = slot.lock().expect("outbox lock").take();
-    if let Some(enqueued) = enqueued {
-        enqueued.dispatch(&state.queue).await;
-    }
 }
 
 pub struct MarketingApi;
@@ -695,8 +686,8 @@ impl MarketingApi {
         let post = owned_post(&state.db, &principal, &id.0).await?;
         publishing_account(&state.db, &principal, &post.social_account_id).await?;
         let actor = actor(req, Some(&principal.user.id));
-        let slot: Arc<Mutex<Option<Enqueued>>> = Arc::default();
-        let pending_push = Arc::clone(&slot);
+        let outbox = PendingPush::default();
+        let pending_push = outbox.clone();
         let fingerprint = format!("publish:{}", post.id);
         let reply = idempotency::run(
             &state,
@@ -734,13 +725,13 @@ impl MarketingApi {
                         .await?
                         .ok_or_else(|| ApiError::not_found("social post"))?;
                     let job = JobRef::from(&enqueued.job);
-                    dispatch_later(&pending_push, enqueued);
+                    pending_push.hold(enqueued);
                     Ok(Reply::new(PostPublishing { post: post.into(), job }))
                 })
             },
         )
         .await?;
-        dispatch(&state, &slot).await;
+        outbox.dispatch(&state.queue).await;
         Ok(reply)
     }
 

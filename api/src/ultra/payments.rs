@@ -1,7 +1,5 @@
 //! `POST payments`, `GET payments`, `GET payments/{id}`, `POST payments/{id}/poll`.
 
-use std::sync::{Arc, Mutex};
-
 use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
 use poem_openapi::{
@@ -24,7 +22,7 @@ use ultra_entity::{
     provider_configs as provider_config_rows,
 };
 use ultra_jobs::{
-    Enqueued, NewJob, enqueue_now,
+    NewJob, enqueue_now,
     kinds::payments::{CheckPayment, Trigger, open as open_payment},
 };
 
@@ -39,7 +37,7 @@ use crate::{
         client::actor,
         envelope::Reply,
         error::{ApiError, ApiResult},
-        idempotency::{self, Idempotent},
+        idempotency::{self, Idempotent, PendingPush},
         json_body::JsonBody,
         pagination::{PageRequest, paginate},
         rate_limit,
@@ -286,8 +284,8 @@ impl PaymentsApi {
         let metadata = validated_metadata(request.metadata)?;
         let provider_config = usable_provider(&state, provider, &merchant.id).await?;
 
-        let outbox: Arc<Mutex<Option<Enqueued>>> = Arc::default();
-        let pending_push = Arc::clone(&outbox);
+        let outbox = PendingPush::default();
+        let pending_push = outbox.clone();
         let actor = actor(req, Some(&principal.user.id));
         let expiry =
             chrono::Duration::seconds(i64::try_from(config.payment_expiry_seconds).unwrap_or(i64::MAX / 2));
@@ -332,17 +330,15 @@ impl PaymentsApi {
                     )
                     .await?;
                     let job_ref = JobRef::from(&enqueued.job);
-                    *pending_push.lock().expect("outbox lock") = Some(enqueued);
+                    pending_push.hold(enqueued);
                     Ok(Reply::new(PaymentAccepted { payment: payment.into(), job: job_ref }))
                 })
             },
         )
         .await?;
-        let enqueued = outbox.lock().expect("outbox lock").take();
-        let Some(enqueued) = enqueued else {
+        let Some(job) = outbox.dispatch(&state.queue).await else {
             return Ok(reply);
         };
-        let job = enqueued.dispatch(&state.queue).await;
         match preferred_wait(prefer.0.as_deref()) {
             None => Ok(reply),
             Some(wait) => answer_after_wait(&state, job, wait).await,

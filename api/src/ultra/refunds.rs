@@ -1,8 +1,6 @@
 //! Refunds: `GET payments/refund-capabilities`, `POST/GET payments/{id}/refunds`,
 //! `GET payments/refunds/{refundId}` and its `poll` and `retry`.
 
-use std::sync::{Arc, Mutex};
-
 use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
 use poem_openapi::{
@@ -35,7 +33,7 @@ use crate::{
         client::actor,
         envelope::Reply,
         error::{ApiError, ApiResult},
-        idempotency::{self, Idempotent},
+        idempotency::{self, Idempotent, PendingPush},
         json_body::OptionalJsonBody,
         pagination::{PageRequest, paginate},
     },
@@ -172,23 +170,16 @@ async fn dispatch_or_settle(
     Ok((refund, Some(enqueued)))
 }
 
-type Outbox = Arc<Mutex<Option<Enqueued>>>;
-
 fn accepted(
     refund: refund_rows::Model,
     enqueued: Option<Enqueued>,
-    outbox: &Outbox,
+    outbox: &PendingPush,
 ) -> Reply<RefundAccepted, 202> {
     let job = enqueued.as_ref().map(|e| JobRef::from(&e.job));
-    *outbox.lock().expect("outbox lock") = enqueued;
-    Reply::new(RefundAccepted { refund: refund.into(), job })
-}
-
-async fn push(state: &AppState, outbox: Outbox) {
-    let enqueued = outbox.lock().expect("outbox lock").take();
     if let Some(enqueued) = enqueued {
-        enqueued.dispatch(&state.queue).await;
+        outbox.hold(enqueued);
     }
+    Reply::new(RefundAccepted { refund: refund.into(), job })
 }
 
 pub struct RefundsApi;
@@ -257,8 +248,8 @@ impl RefundsApi {
             body.value.amount.as_deref().map(|text| parse_amount("amount", text)).transpose()?;
         let reason = body.value.reason;
         let actor = actor(req, Some(&principal.user.id));
-        let outbox = Outbox::default();
-        let pending = Arc::clone(&outbox);
+        let outbox = PendingPush::default();
+        let pending = outbox.clone();
         let reply = idempotency::run(
             &state,
             Idempotent {
@@ -277,7 +268,7 @@ impl RefundsApi {
             },
         )
         .await?;
-        push(&state, outbox).await;
+        outbox.dispatch(&state.queue).await;
         Ok(reply)
     }
 
@@ -353,8 +344,8 @@ impl RefundsApi {
         let principal = auth.0;
         let refund = visible_refund(&state, &principal, &refund_id.0).await?;
         let actor = actor(req, Some(&principal.user.id));
-        let outbox = Outbox::default();
-        let pending = Arc::clone(&outbox);
+        let outbox = PendingPush::default();
+        let pending = outbox.clone();
         let fingerprint = refund.id.clone();
         let reply = idempotency::run(
             &state,
@@ -373,7 +364,7 @@ impl RefundsApi {
             },
         )
         .await?;
-        push(&state, outbox).await;
+        outbox.dispatch(&state.queue).await;
         Ok(reply)
     }
 }

@@ -1,8 +1,6 @@
 //! `GET/POST subscriptions`, `GET/PATCH/DELETE subscriptions/{id}`,
 //! `POST subscriptions/{id}/renew`.
 
-use std::sync::{Arc, Mutex};
-
 use chrono::{DateTime, Days, Utc};
 use poem::{Request, web::Data};
 use poem_openapi::{
@@ -25,10 +23,7 @@ use ultra_entity::{
     jobs, payments as payment_rows,
     subscriptions::{self as rows, SubscriptionInterval, SubscriptionStatus},
 };
-use ultra_jobs::{
-    Enqueued,
-    kinds::subscriptions::{payment_expiry, start_renewal},
-};
+use ultra_jobs::kinds::subscriptions::{payment_expiry, start_renewal};
 
 use super::{
     ApiTags,
@@ -41,7 +36,7 @@ use crate::{
         client::actor,
         envelope::Reply,
         error::{ApiError, ApiResult},
-        idempotency::{self, Idempotent},
+        idempotency::{self, Idempotent, PendingPush},
         json_body::JsonBody,
         pagination::{PageRequest, paginate},
     },
@@ -537,8 +532,8 @@ impl SubscriptionsApi {
         let config = usable_provider(&state, provider, &current.merchant_id).await?;
         let expiry = payment_expiry(&*state.runtime.current().await?);
         let actor = actor(req, Some(&principal.user.id));
-        let outbox: Arc<Mutex<Option<Enqueued>>> = Arc::default();
-        let pending_push = Arc::clone(&outbox);
+        let outbox = PendingPush::default();
+        let pending_push = outbox.clone();
         let fingerprint = current.id.clone();
         let reply = idempotency::run(
             &state,
@@ -575,7 +570,7 @@ impl SubscriptionsApi {
                     )
                     .await?;
                     let job = JobRef::from(&enqueued.job);
-                    *pending_push.lock().expect("outbox lock") = Some(enqueued);
+                    pending_push.hold(enqueued);
                     Ok(Reply::new(RenewalAccepted {
                         subscription: subscription.into(),
                         payment: payment.into(),
@@ -586,10 +581,7 @@ impl SubscriptionsApi {
             },
         )
         .await?;
-        let enqueued = outbox.lock().expect("outbox lock").take();
-        if let Some(enqueued) = enqueued {
-            enqueued.dispatch(&state.queue).await;
-        }
+        outbox.dispatch(&state.queue).await;
         Ok(reply)
     }
 }
