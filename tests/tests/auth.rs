@@ -220,7 +220,7 @@ async fn admin_login_is_for_admins_and_admins_can_act_as_the_primary_merchant() 
 #[tokio::test]
 async fn expired_tokens_are_refused() {
     let app = TestApp::spawn().await;
-    let short = ultra_tests::start_api(&app.db, &app.redis_prefix, &[("AUTH_COOKIE_TTL_SECONDS", "1")]).await;
+    let short = ultra_tests::start_api(&app.db, &app.redis_prefix, &[("AUTH_COOKIE_TTL_SECONDS", "2")]).await;
     let login = app
         .client
         .post(format!("{}/api/v1/auth/login", short.base))
@@ -229,7 +229,7 @@ async fn expired_tokens_are_refused() {
         .await
         .unwrap();
     assert_eq!(login.status(), StatusCode::OK);
-    assert!(login.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=1"));
+    assert!(login.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=2"));
     let token = login.json::<Value>().await.unwrap()["data"]["token"].as_str().unwrap().to_owned();
     assert_eq!(session(&app, &token).await.status(), StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(2100)).await;
