@@ -2,6 +2,7 @@
 //! work. It never calls a payment provider on the request path.
 
 pub mod app;
+pub mod caches;
 pub mod http;
 pub mod maxtera;
 pub mod sellapay;

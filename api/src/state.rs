@@ -6,6 +6,8 @@ use sea_orm::DatabaseConnection;
 use ultra_domain::{auth_tokens::TokenSigner, runtime_config::RuntimeConfigStore, secrets::SecretBox};
 use ultra_jobs::QueueClient;
 
+use crate::caches::Caches;
+
 /// Settings the API reads from the environment at start; runtime settings live in
 /// [`RuntimeConfigStore`] instead.
 #[derive(Clone, Debug)]
@@ -33,6 +35,8 @@ pub struct Inner {
     pub pubsub: redis::Client,
     pub queue: QueueClient,
     pub runtime: RuntimeConfigStore,
+    /// Sessions and provider configurations, kept coherent across replicas by announcements.
+    pub caches: Arc<Caches>,
     pub signer: TokenSigner,
     /// Seals and opens secrets stored in the database.
     pub sealer: SecretBox,
@@ -52,7 +56,8 @@ impl AppState {
     ) -> Self {
         let runtime = RuntimeConfigStore::new(db.clone(), Duration::from_secs(2));
         let queue = QueueClient::new(redis.clone(), config.redis_prefix.clone());
-        Self(Arc::new(Inner { db, redis, pubsub, queue, runtime, signer, sealer, config, metrics }))
+        let caches = Arc::new(Caches::new(&config.redis_prefix));
+        Self(Arc::new(Inner { db, redis, pubsub, queue, runtime, caches, signer, sealer, config, metrics }))
     }
 }
 

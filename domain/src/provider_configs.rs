@@ -20,7 +20,7 @@ use crate::{
 pub const GLOBAL: &str = "global";
 const MAX_VALUE_LEN: usize = 500;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Provider {
     Mvola,
     Airtel,

@@ -190,6 +190,21 @@ pub struct Process {
 }
 
 impl Process {
+    /// How many reads of one of its caches (`sessions`, `provider_configs`) an API process
+    /// answered from the cache, from its `/metrics`.
+    pub async fn cache_hits(&self, cache: &str) -> u64 {
+        let metrics = reqwest::get(format!("{}/metrics", self.base)).await.unwrap().text().await.unwrap();
+        metrics
+            .lines()
+            .filter(|line| {
+                line.starts_with("cache_reads_total{")
+                    && line.contains(&format!("cache=\"{cache}\""))
+                    && line.contains("outcome=\"hit\"")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -45,11 +45,58 @@ async fn revocation_reaches_every_replica_at_once() {
         let client = app.client.clone();
         async move { client.get(url).bearer_auth(token).send().await.unwrap().status() }
     };
-    assert_eq!(on_replica(token.clone()).await, StatusCode::OK);
+    // The replica comes to answer from its session cache…
+    let mut cached = false;
+    for _ in 0..50 {
+        assert_eq!(on_replica(token.clone()).await, StatusCode::OK);
+        if replica.cache_hits("sessions").await > 0 {
+            cached = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cached, "the replica never answered from its session cache");
 
+    // …and still refuses the token the moment it is revoked elsewhere.
     let logout = app.client.post(app.url("/api/v1/auth/logout")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(logout.status(), StatusCode::OK);
     assert_eq!(on_replica(token).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_account_change_reaches_a_replica_that_cached_the_session() {
+    let app = TestApp::spawn().await;
+    let replica = app.replica().await;
+    let token = app.login(MERCHANT_EMAIL, MERCHANT_PASSWORD).await;
+    let admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let session_on_replica = || async {
+        let url = format!("{}/api/v1/auth/session", replica.base);
+        let response = app.client.get(url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.unwrap()["data"]["user"].clone()
+    };
+    let mut user = session_on_replica().await;
+    for _ in 0..50 {
+        if replica.cache_hits("sessions").await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        user = session_on_replica().await;
+    }
+    assert!(replica.cache_hits("sessions").await > 0, "the replica never answered from its session cache");
+    let tier = if user["tier"] == "starter" { "enterprise" } else { "starter" };
+
+    let path = format!("/api/v1/admin/users/{}", user["id"].as_str().unwrap());
+    let changed = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&admin)
+        .json(&json!({ "tier": tier }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_eq!(session_on_replica().await["tier"], tier);
 }
 
 #[tokio::test]

@@ -182,3 +182,44 @@ async fn global_configs_are_for_admins_and_merchants_see_only_their_own() {
     let (status, _) = call(&app, reqwest::Method::GET, "/api/v1/merchant/providers", &admin, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an admin is not a merchant without X-App-Context");
 }
+
+#[tokio::test]
+async fn a_disabled_provider_is_refused_at_once_by_a_replica_that_cached_its_config() {
+    let app = TestApp::spawn().await;
+    let replica = app.replica().await;
+    let admin = app.admin_token().await;
+    let global = json!({ "mode": "simulation" });
+    let (status, body) =
+        call(&app, reqwest::Method::PUT, "/api/v1/admin/providers/mvola", &admin, Some(global)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = app.login(MERCHANT_EMAIL, MERCHANT_PASSWORD).await;
+    let pay_on_replica = || async {
+        let body = json!({ "provider": "mvola", "amount": "1000", "customerPhone": "0340000000" });
+        let url = format!("{}/api/v1/payments", replica.base);
+        let response = app.client.post(url).bearer_auth(&token).json(&body).send().await.unwrap();
+        let status = response.status();
+        (status, response.json::<Value>().await.unwrap())
+    };
+    for _ in 0..50 {
+        let (status, body) = pay_on_replica().await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        if replica.cache_hits("provider_configs").await > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(replica.cache_hits("provider_configs").await > 0, "the replica never used its config cache");
+
+    let disabled = json!({ "mode": "simulation", "enabled": false });
+    let (status, body) =
+        call(&app, reqwest::Method::PUT, "/api/v1/merchant/providers/mvola", &token, Some(disabled)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = pay_on_replica().await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].to_string().contains("disabled"), "{body}");
+
+    let (status, body) =
+        call(&app, reqwest::Method::DELETE, "/api/v1/merchant/providers/mvola", &token, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(pay_on_replica().await.0, StatusCode::ACCEPTED, "the global config applies again");
+}

@@ -122,9 +122,12 @@ async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
     if claims.scope().is_some() {
         return Err(ApiError::unauthorized("this token is for the Sellapay or Maxtera API only"));
     }
-    let (token, user) = ultra_domain::auth_tokens::authenticate(&state.db, &claims)
+    let session = state
+        .caches
+        .session(&state.db, &claims)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the token has been revoked or has expired"))?;
+    let (token, user) = (session.0.clone(), session.1.clone());
     let requests = state.runtime.current().await?.rate_limits.for_tier(user.tier).requests;
     rate_limit::enforce(req, state, &format!("requests:{}", user.id), requests).await?;
     let acting_as = match req.header("X-App-Context") {

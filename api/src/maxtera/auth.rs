@@ -58,7 +58,8 @@ async fn authenticate(req: &Request) -> Result<MaxteraAuth, ApiError> {
     })?;
     let claims =
         state.signer.verify(&jwt).filter(|c| c.scope() == Some(MAXTERA_SCOPE)).ok_or_else(token_rejected)?;
-    let (_, user) = auth_tokens::authenticate(&state.db, &claims).await?.ok_or_else(token_rejected)?;
+    let session = state.caches.session(&state.db, &claims).await?.ok_or_else(token_rejected)?;
+    let user = session.1.clone();
     let account = accounts::of_user(&state.db, &user).await?.ok_or_else(token_rejected)?;
     Ok(MaxteraAuth { user, account })
 }

@@ -36,9 +36,8 @@ async fn authenticate(req: &Request) -> Result<users::Model, ApiError> {
     if !api_keys::is_live(&state.db, key).await? {
         return Err(token_rejected());
     }
-    let (_, user) =
-        ultra_domain::auth_tokens::authenticate(&state.db, &claims).await?.ok_or_else(token_rejected)?;
-    Ok(user)
+    let session = state.caches.session(&state.db, &claims).await?.ok_or_else(token_rejected)?;
+    Ok(session.1.clone())
 }
 
 impl<'a> ApiExtractor<'a> for SellapayAuth {

@@ -6,7 +6,7 @@ use ultra_domain::{
     DomainError,
     money::{major_number, parse_amount},
     msisdn,
-    provider_configs::{self, Provider},
+    provider_configs::Provider,
 };
 
 use ultra_entity::provider_configs as provider_configs_rows;
@@ -106,7 +106,7 @@ pub async fn require_rail(
     merchant_id: &str,
     what: &str,
 ) -> ApiResult<provider_configs_rows::Model> {
-    let config = provider_configs::effective(&state.db, provider, merchant_id).await?;
+    let config = state.caches.provider_config(&state.db, provider, merchant_id).await?;
     if let Some(config) = config.filter(|c| c.enabled) {
         return Ok(config);
     }

@@ -27,6 +27,7 @@ use ultra_entity::{
 use super::ApiTags;
 use crate::{
     AppState,
+    caches::Change,
     http::{
         auth::Auth,
         client::actor,
@@ -283,6 +284,7 @@ impl AdminTokensApi {
         )
         .await?;
         txn.commit().await?;
+        state.caches.announce(&state.redis, Change::Token(&token.jti)).await;
         Ok(Reply::new(token.into()))
     }
 }

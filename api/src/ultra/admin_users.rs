@@ -29,6 +29,7 @@ use super::{
 };
 use crate::{
     AppState,
+    caches::Change,
     http::{
         auth::Auth,
         client::actor,
@@ -230,7 +231,7 @@ impl AdminUsersApi {
         let actor = actor(req, Some(&principal.user.id));
         let caller = principal.user.clone();
         let id = id.0;
-        idempotency::run(
+        let reply = idempotency::run(
             &state,
             Idempotent {
                 scope: &principal.user.id,
@@ -263,7 +264,9 @@ impl AdminUsersApi {
                 })
             },
         )
-        .await
+        .await?;
+        state.caches.announce(&state.redis, Change::Account).await;
+        Ok(reply)
     }
 
     /// Delete a user
@@ -307,6 +310,8 @@ impl AdminUsersApi {
         )
         .await?;
         txn.commit().await?;
+        state.caches.announce(&state.redis, Change::Account).await;
+        state.caches.announce(&state.redis, Change::ProviderConfigs).await;
         Ok(Reply::new(Deleted { deleted: true }))
     }
 }

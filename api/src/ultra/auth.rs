@@ -19,6 +19,7 @@ use ultra_entity::users::{Model as User, UserRole};
 use super::{ApiTags, views::UserView};
 use crate::{
     AppState,
+    caches::Change,
     http::{
         auth::{AUTH_COOKIE, Auth},
         client::actor,
@@ -134,6 +135,7 @@ impl AuthApi {
         )
         .await?;
         txn.commit().await?;
+        state.caches.announce(&state.redis, Change::Token(&token.jti)).await;
         jar.add(auth_cookie(&state, String::new(), 0));
         Ok(Reply::new(LogoutData { logged_out: true }))
     }

@@ -25,7 +25,7 @@ use ultra_domain::{
     msisdn,
     payment_links::{self, effective_status, refusal, remaining_uses},
     payments::NewPayment,
-    provider_configs::{self, Provider},
+    provider_configs::Provider,
 };
 use ultra_entity::{
     payment_links::{self as link_rows, PaymentLinkStatus},
@@ -200,7 +200,7 @@ async fn open_providers(
 ) -> ApiResult<Vec<(ProviderName, ProviderMode)>> {
     let mut open = Vec::new();
     for provider in offered_providers(link).unwrap_or_else(|| LINK_PROVIDERS.to_vec()) {
-        let config = provider_configs::effective(&state.db, provider.into(), &link.merchant_id).await?;
+        let config = state.caches.provider_config(&state.db, provider.into(), &link.merchant_id).await?;
         if let Some(config) = config.filter(|config| config.enabled) {
             open.push((provider, config.mode));
         }

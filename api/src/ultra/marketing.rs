@@ -21,7 +21,7 @@ use ultra_domain::{
     DomainError,
     audit::{self, Actor, AuditEvent},
     db::begin_write,
-    provider_configs::{self, Provider},
+    provider_configs::Provider,
     social::{
         accounts, content,
         oauth_states::{self, platform_name},
@@ -283,7 +283,9 @@ impl MarketingApi {
         let platform = SocialPlatform::from(request.platform);
         let redirect_uri = checked_redirect(&state, &request.redirect_uri).await?;
         let provider = social_provider(platform);
-        let config = provider_configs::effective(&state.db, provider, &owner)
+        let config = state
+            .caches
+            .provider_config(&state.db, provider, &owner)
             .await?
             .filter(|config| config.enabled)
             .ok_or_else(|| {

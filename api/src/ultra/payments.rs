@@ -14,7 +14,7 @@ use ultra_domain::{
     money::{format_amount, parse_amount},
     msisdn,
     payments::NewPayment,
-    provider_configs::{self, Provider},
+    provider_configs::Provider,
 };
 use ultra_entity::{
     jobs,
@@ -224,9 +224,10 @@ pub(crate) async fn usable_provider(
     provider: Provider,
     merchant_id: &str,
 ) -> ApiResult<provider_config_rows::Model> {
-    let config = provider_configs::effective(&state.db, provider, merchant_id)
-        .await?
-        .ok_or_else(|| ApiError::validation("provider", format!("{} is not configured", provider.name())))?;
+    let config =
+        state.caches.provider_config(&state.db, provider, merchant_id).await?.ok_or_else(|| {
+            ApiError::validation("provider", format!("{} is not configured", provider.name()))
+        })?;
     if !config.enabled {
         return Err(ApiError::validation("provider", format!("{} is disabled", provider.name())));
     }

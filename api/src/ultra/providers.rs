@@ -24,6 +24,7 @@ use ultra_entity::{
 use super::{ApiTags, views::Deleted};
 use crate::{
     AppState,
+    caches::Change,
     http::{
         auth::Auth,
         client::actor,
@@ -213,6 +214,7 @@ async fn save(
     };
     audit::record(&txn, &actor(req, Some(actor_id)), event).await?;
     txn.commit().await?;
+    state.caches.announce(&state.redis, Change::ProviderConfigs).await;
     Ok(Reply::new(view(state, row)?))
 }
 
@@ -235,6 +237,7 @@ async fn remove(
     };
     audit::record(&txn, &actor(req, Some(actor_id)), event).await?;
     txn.commit().await?;
+    state.caches.announce(&state.redis, Change::ProviderConfigs).await;
     Ok(Reply::new(Deleted { deleted: true }))
 }
 

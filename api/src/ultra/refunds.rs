@@ -208,7 +208,9 @@ impl RefundsApi {
                 continue;
             }
             let known = Provider::from(name);
-            let mode = provider_configs::effective(&state.db, known, &scope)
+            let mode = state
+                .caches
+                .provider_config(&state.db, known, &scope)
                 .await?
                 .map_or(ProviderMode::Simulation, |config| config.mode);
             let capability = refunds::capability(known, mode);
