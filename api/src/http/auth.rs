@@ -1,6 +1,8 @@
 //! Authentication for the ultra surface: a JWT from the `Authorization: Bearer` header or the
 //! HttpOnly `auth_token` cookie, checked against the token table on every request.
 
+use std::marker::PhantomData;
+
 use poem::http::StatusCode;
 use poem::{Request, RequestBody};
 use poem_openapi::{
@@ -8,7 +10,10 @@ use poem_openapi::{
     registry::{MetaSecurityScheme, Registry},
 };
 use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use ultra_domain::tiers::{self, Feature};
+use ultra_domain::{
+    runtime_config::{RateLimitRule, TierRateLimits},
+    tiers::{self, Feature},
+};
 use ultra_entity::{
     tokens,
     users::{self, UserRole},
@@ -100,8 +105,33 @@ pub fn require_feature(account: &users::Model, feature: Feature) -> Result<(), A
     ))
 }
 
-/// The extractor handlers take to require a logged-in caller.
-pub struct Auth(pub Principal);
+/// The extractor handlers take to require a logged-in caller. `L` names a limit the operation
+/// counts against besides the caller's requests; both are counted in one Redis call.
+pub struct Auth<L: Counted = Requests>(pub Principal, PhantomData<L>);
+
+/// What an operation counts against besides the caller's per-tier request limit.
+pub trait Counted: Send + Sync + 'static {
+    fn limit(principal: &Principal, limits: &TierRateLimits) -> Option<(String, RateLimitRule)>;
+}
+
+/// The per-tier request limit alone.
+pub struct Requests;
+
+impl Counted for Requests {
+    fn limit(_: &Principal, _: &TierRateLimits) -> Option<(String, RateLimitRule)> {
+        None
+    }
+}
+
+/// Payments started, per merchant at the merchant's tier.
+pub struct Payments;
+
+impl Counted for Payments {
+    fn limit(principal: &Principal, limits: &TierRateLimits) -> Option<(String, RateLimitRule)> {
+        let merchant = principal.merchant().ok()?;
+        Some((format!("payments:{}", merchant.id), limits.for_tier(merchant.tier).payments))
+    }
+}
 
 pub fn bearer_token(req: &Request) -> Option<String> {
     let value = req.header("Authorization")?;
@@ -109,7 +139,7 @@ pub fn bearer_token(req: &Request) -> Option<String> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
-async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
+async fn authenticate<L: Counted>(req: &Request) -> Result<Principal, ApiError> {
     let state = req.data::<AppState>().ok_or_else(|| ApiError::internal("state missing"))?;
     let jwt = bearer_token(req)
         .or_else(|| req.cookie().get(AUTH_COOKIE).map(|c| c.value_str().to_owned()))
@@ -128,8 +158,6 @@ async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
         .await?
         .ok_or_else(|| ApiError::unauthorized("the token has been revoked or has expired"))?;
     let (token, user) = (session.0.clone(), session.1.clone());
-    let requests = state.runtime.current().await?.rate_limits.for_tier(user.tier).requests;
-    rate_limit::enforce(req, state, &format!("requests:{}", user.id), requests).await?;
     let acting_as = match req.header("X-App-Context") {
         None | Some("admin") => None,
         Some("merchant") if user.role == UserRole::Admin => Some(primary_merchant(state).await?),
@@ -141,7 +169,13 @@ async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
             ));
         }
     };
-    Ok(Principal { user, token, acting_as })
+    let principal = Principal { user, token, acting_as };
+    let config = state.runtime.current().await?;
+    let requests = config.rate_limits.for_tier(principal.user.tier).requests;
+    let mut limits = vec![(format!("requests:{}", principal.user.id), requests)];
+    limits.extend(L::limit(&principal, &config.rate_limits));
+    rate_limit::enforce(req, state, &limits).await?;
+    Ok(principal)
 }
 
 /// The merchant named in runtime config, or else the oldest merchant account.
@@ -180,7 +214,7 @@ pub fn bearer_scheme(description: &'static str) -> MetaSecurityScheme {
     }
 }
 
-impl<'a> ApiExtractor<'a> for Auth {
+impl<'a, L: Counted> ApiExtractor<'a> for Auth<L> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
 
     type ParamType = ();
@@ -212,6 +246,6 @@ impl<'a> ApiExtractor<'a> for Auth {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        Ok(Self(authenticate(req).await?))
+        Ok(Self(authenticate::<L>(req).await?, PhantomData))
     }
 }

@@ -18,25 +18,37 @@ use sha2::{Digest, Sha256};
 use super::{auth::bearer_token, client::client_ip, error::ApiError};
 use crate::AppState;
 
+/// Counts one request against every key in `KEYS` at once (`ARGV` holds each key's window in
+/// milliseconds and its limit, then the request's member): the request is admitted, and counted
+/// by all of them, only if every one has room. Returns the time, whether it was admitted, and
+/// each key's count and reset time.
 const SCRIPT: &str = r"
-local key = KEYS[1]
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local count = redis.call('ZCARD', key)
-local allowed = 0
-if count < limit then
-  redis.call('ZADD', key, now, ARGV[3])
-  count = count + 1
-  allowed = 1
+local member = ARGV[#KEYS * 2 + 1]
+local allowed = 1
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[i * 2 - 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  counts[i] = redis.call('ZCARD', key)
+  if counts[i] >= tonumber(ARGV[i * 2]) then allowed = 0 end
 end
-redis.call('PEXPIRE', key, window)
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-local reset = now + window
-if oldest[2] then reset = tonumber(oldest[2]) + window end
-return {allowed, count, reset, now}
+local out = {now, allowed}
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[i * 2 - 1])
+  if allowed == 1 then
+    redis.call('ZADD', key, now, member)
+    counts[i] = counts[i] + 1
+  end
+  redis.call('PEXPIRE', key, window)
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  local reset = now + window
+  if oldest[2] then reset = tonumber(oldest[2]) + window end
+  table.insert(out, counts[i])
+  table.insert(out, reset)
+end
+return out
 ";
 
 /// One limited route: requests to `method path` are counted per client IP under `rule`.
@@ -108,6 +120,12 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Whether this verdict, rather than `other`, is the one to report: a refusal before an
+    /// admission, else the one with less room left.
+    fn nearer_than(&self, other: &Verdict) -> bool {
+        other.allowed && (!self.allowed || self.remaining < other.remaining)
+    }
+
     pub fn apply_headers(&self, response: &mut Response) {
         let headers = response.headers_mut();
         headers.insert("X-RateLimit-Limit", HeaderValue::from(self.limit));
@@ -118,38 +136,60 @@ impl Verdict {
 
 /// Counts one request against `key` and says whether it may proceed.
 pub async fn check(state: &AppState, key: &str, rule: RateLimitRule) -> Result<Verdict, ApiError> {
-    let mut redis = state.redis.clone();
-    let member = ulid::Ulid::new().to_string();
-    let (allowed, count, reset_ms, now_ms): (i64, i64, i64, i64) = redis::Script::new(SCRIPT)
-        .key(format!("{}ratelimit:{key}", state.config.redis_prefix))
-        .arg(u64::from(rule.window_seconds) * 1000)
-        .arg(rule.limit)
-        .arg(member)
-        .invoke_async(&mut redis)
-        .await
-        .map_err(ApiError::internal)?;
-    let count = u32::try_from(count).unwrap_or(u32::MAX);
-    Ok(Verdict {
-        allowed: allowed == 1,
-        limit: rule.limit,
-        remaining: rule.limit.saturating_sub(count),
-        reset_at: u64::try_from((reset_ms + 999) / 1000).unwrap_or_default(),
-        retry_after: u64::try_from((reset_ms - now_ms).max(0)).unwrap_or_default().div_ceil(1000).max(1),
-    })
+    let (_, verdict) = check_all(state, &[(key.to_owned(), rule)]).await?;
+    Ok(verdict)
 }
 
-/// Counts a request of an authenticated caller against `key` and refuses it over `rule`. The
-/// middleware cannot make these checks, which need the caller's account (its tier, its
+/// Counts one request against every limit in `limits` in one Redis call, and says whether it
+/// may proceed: only if all of them have room. The verdict is the limit nearest to refusing.
+async fn check_all(
+    state: &AppState,
+    limits: &[(String, RateLimitRule)],
+) -> Result<(bool, Verdict), ApiError> {
+    let script = redis::Script::new(SCRIPT);
+    let mut invocation = script.prepare_invoke();
+    for (key, _) in limits {
+        invocation.key(format!("{}ratelimit:{key}", state.config.redis_prefix));
+    }
+    for (_, rule) in limits {
+        invocation.arg(u64::from(rule.window_seconds) * 1000).arg(rule.limit);
+    }
+    invocation.arg(ulid::Ulid::new().to_string());
+    let answer: Vec<i64> =
+        invocation.invoke_async(&mut state.redis.clone()).await.map_err(ApiError::internal)?;
+    let (now_ms, allowed) = match answer.as_slice() {
+        [now_ms, allowed, ..] => (*now_ms, *allowed == 1),
+        _ => return Err(ApiError::internal("rate limit script answered too little")),
+    };
+    let verdicts = limits.iter().zip(answer[2..].chunks_exact(2)).map(|((_, rule), counted)| {
+        let (count, reset_ms) = (counted[0], counted[1]);
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        let full = count >= rule.limit && !allowed;
+        Verdict {
+            allowed: allowed || !full,
+            limit: rule.limit,
+            remaining: rule.limit.saturating_sub(count),
+            reset_at: u64::try_from((reset_ms + 999) / 1000).unwrap_or_default(),
+            retry_after: u64::try_from((reset_ms - now_ms).max(0)).unwrap_or_default().div_ceil(1000).max(1),
+        }
+    });
+    let nearest = verdicts
+        .reduce(|kept, verdict| if verdict.nearer_than(&kept) { verdict } else { kept })
+        .ok_or_else(|| ApiError::internal("no rate limit to check"))?;
+    Ok((allowed, nearest))
+}
+
+/// Counts a request of an authenticated caller against `limits` and refuses it if any is full.
+/// The middleware cannot make these checks, which need the caller's account (its tier, its
 /// merchant), so it leaves a slot in the request where they report back for the
 /// `X-RateLimit-*` headers.
 pub async fn enforce(
     req: &Request,
     state: &AppState,
-    key: &str,
-    rule: RateLimitRule,
+    limits: &[(String, RateLimitRule)],
 ) -> Result<(), ApiError> {
-    let verdict = check(state, key, rule).await?;
-    let refusal = (!verdict.allowed).then(|| ApiError::rate_limited(verdict.retry_after));
+    let (allowed, verdict) = check_all(state, limits).await?;
+    let refusal = (!allowed).then(|| ApiError::rate_limited(verdict.retry_after));
     if let Some(reported) = req.extensions().get::<Reported>() {
         reported.keep(verdict);
     }
@@ -163,10 +203,7 @@ struct Reported(Arc<Mutex<Option<Verdict>>>);
 impl Reported {
     fn keep(&self, verdict: Verdict) {
         let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let nearer = kept
-            .as_ref()
-            .is_none_or(|kept| kept.allowed && (!verdict.allowed || verdict.remaining < kept.remaining));
-        if nearer {
+        if kept.as_ref().is_none_or(|kept| verdict.nearer_than(kept)) {
             *kept = Some(verdict);
         }
     }

@@ -33,14 +33,13 @@ use super::{
 use crate::{
     AppState,
     http::{
-        auth::{Auth, Principal},
+        auth::{Auth, Payments, Principal},
         client::actor,
         envelope::Reply,
         error::{ApiError, ApiResult},
         idempotency::{self, Idempotent, PendingPush},
         json_body::JsonBody,
         pagination::{PageRequest, paginate},
-        rate_limit,
     },
 };
 
@@ -263,7 +262,7 @@ impl PaymentsApi {
         &self,
         req: &Request,
         state: Data<&AppState>,
-        auth: Auth,
+        auth: Auth<Payments>,
         /// Replays the first response for retries of the same request.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
@@ -275,8 +274,6 @@ impl PaymentsApi {
         let principal = auth.0;
         let merchant = principal.merchant()?.clone();
         let config = state.runtime.current().await?;
-        let limit = config.rate_limits.for_tier(merchant.tier).payments;
-        rate_limit::enforce(req, &state, &format!("payments:{}", merchant.id), limit).await?;
 
         let request = body.value;
         let provider = Provider::from(request.provider);
