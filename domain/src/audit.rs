@@ -1,7 +1,7 @@
 //! The audit trail: every mutation writes a row, in the same transaction as the mutation.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryTrait, Set, sea_query::InsertStatement};
 use ultra_entity::audit_logs;
 
 use crate::{DomainResult, ids};
@@ -22,7 +22,14 @@ pub struct AuditEvent<'a> {
 }
 
 pub async fn record(db: &impl ConnectionTrait, actor: &Actor, event: AuditEvent<'_>) -> DomainResult<()> {
-    audit_logs::ActiveModel {
+    db.execute(&entry(actor, event)).await?;
+    Ok(())
+}
+
+/// The row [`record`] writes, for a caller that writes it together with others
+/// ([`crate::db::insert_all`]).
+pub fn entry(actor: &Actor, event: AuditEvent<'_>) -> InsertStatement {
+    audit_logs::Entity::insert(audit_logs::ActiveModel {
         id: Set(ids::new_id("aud")),
         action: Set(event.action.to_owned()),
         entity_type: Set(event.entity_type.to_owned()),
@@ -32,8 +39,7 @@ pub async fn record(db: &impl ConnectionTrait, actor: &Actor, event: AuditEvent<
         request_id: Set(actor.request_id.clone()),
         details: Set(event.details),
         created_at: Set(Utc::now()),
-    }
-    .insert(db)
-    .await?;
-    Ok(())
+    })
+    .into_query()
+    .to_owned()
 }

@@ -1,10 +1,7 @@
 //! The payment state machine, and what each transition does to the ledger and the event log.
 
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
-    sea_query::Expr,
-};
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::{Value, json};
 use ultra_entity::{
     payments::{self, PaymentStatus},
@@ -49,45 +46,39 @@ impl NewPayment {
     }
 }
 
-/// Writes a pending payment, collected by the job `job_id` the caller enqueued in the same
-/// transaction.
-pub async fn insert_pending(
-    txn: &DatabaseTransaction,
-    new: NewPayment,
-    job_id: &str,
-) -> DomainResult<payments::Model> {
-    let now = Utc::now();
-    let payment = payments::ActiveModel {
-        id: Set(new.id),
-        merchant_id: Set(new.merchant_id),
-        provider: Set(new.provider.name().to_owned()),
-        mode: Set(new.mode),
-        amount_minor: Set(new.amount_minor),
-        currency: Set(new.currency.to_owned()),
-        status: Set(PaymentStatus::Pending),
-        customer_phone: Set(new.customer_phone),
-        description: Set(new.description),
-        metadata: Set(new.metadata),
-        reference: Set(format!("ULT{}", ulid::Ulid::new())),
-        provider_transaction_id: Set(None),
-        failure_reason: Set(None),
-        refunded_minor: Set(0),
-        job_id: Set(Some(job_id.to_owned())),
-        initiated_at: Set(None),
-        provider_handle: Set(None),
-        provider_data: Set(None),
-        checkout_url: Set(None),
-        merchant_reference: Set(new.merchant_reference),
-        payment_link_id: Set(new.payment_link_id),
-        subscription_id: Set(new.subscription_id),
-        expires_at: Set(new.expires_at),
-        completed_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
+/// A pending payment, collected by the job `job_id`, as the caller will write it.
+pub fn pending(new: NewPayment, job_id: &str) -> payments::Model {
+    // As stored: PostgreSQL keeps microseconds, so the answer to the request that makes the
+    // payment shows the times every later read will.
+    let now = Utc::now().trunc_subsecs(6);
+    payments::Model {
+        id: new.id,
+        merchant_id: new.merchant_id,
+        provider: new.provider.name().to_owned(),
+        mode: new.mode,
+        amount_minor: new.amount_minor,
+        currency: new.currency.to_owned(),
+        status: PaymentStatus::Pending,
+        customer_phone: new.customer_phone,
+        description: new.description,
+        metadata: new.metadata,
+        reference: format!("ULT{}", ulid::Ulid::new()),
+        provider_transaction_id: None,
+        failure_reason: None,
+        refunded_minor: 0,
+        job_id: Some(job_id.to_owned()),
+        initiated_at: None,
+        provider_handle: None,
+        provider_data: None,
+        checkout_url: None,
+        merchant_reference: new.merchant_reference,
+        payment_link_id: new.payment_link_id,
+        subscription_id: new.subscription_id,
+        expires_at: new.expires_at.trunc_subsecs(6),
+        completed_at: None,
+        created_at: now,
+        updated_at: now,
     }
-    .insert(txn)
-    .await?;
-    Ok(payment)
 }
 
 /// The seed's statuses and the only moves between them: a pending payment ends completed,

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryTrait,
+    sea_query::{InsertStatement, OnConflict},
 };
 use ultra_entity::jobs::{self, JobStatus};
 
@@ -106,6 +107,25 @@ pub async fn enqueue_now<J: Job>(
 
 /// Writes the job row in `db` (normally the caller's transaction).
 pub async fn enqueue<J: Job>(db: &impl ConnectionTrait, new: NewJob<'_, J>) -> Result<Enqueued, DbErr> {
+    let unique_key = new.unique_key.clone();
+    let (enqueued, mut insert) = prepare(new)?;
+    insert.on_conflict(OnConflict::column(jobs::Column::UniqueKey).do_nothing().to_owned());
+    if db.execute(&insert).await?.rows_affected() == 0 {
+        let existing = jobs::Entity::find()
+            .filter(jobs::Column::UniqueKey.eq(unique_key))
+            .one(db)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("job with this unique key".to_owned()))?;
+        return Ok(Enqueued { job: existing, push: None });
+    }
+    Ok(enqueued)
+}
+
+/// The job's row and its insert, for a caller that writes it together with its own rows
+/// ([`ultra_domain::db::insert_all`]). Only for a job whose unique key is new, such as one that
+/// names a row written in the same statement: the insert has no conflict clause, so a key that
+/// exists fails the statement instead of being skipped.
+pub fn prepare<J: Job>(new: NewJob<'_, J>) -> Result<(Enqueued, InsertStatement), DbErr> {
     let now = Utc::now();
     let id = ulid::Ulid::new().to_string();
     let push_id = ulid::Ulid::new().to_string();
@@ -137,19 +157,8 @@ pub async fn enqueue<J: Job>(db: &impl ConnectionTrait, new: NewJob<'_, J>) -> R
         resource_type,
         resource_id,
     };
-    let row = jobs::ActiveModel::from(job.clone()).reset_all();
-    let inserted = jobs::Entity::insert(row)
-        .on_conflict(OnConflict::column(jobs::Column::UniqueKey).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await?;
-    if inserted == 0 {
-        let existing = jobs::Entity::find()
-            .filter(jobs::Column::UniqueKey.eq(new.unique_key))
-            .one(db)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("job with this unique key".to_owned()))?;
-        return Ok(Enqueued { job: existing, push: None });
-    }
+    let insert =
+        jobs::Entity::insert(jobs::ActiveModel::from(job.clone()).reset_all()).into_query().to_owned();
     let push = Push { queue: J::QUEUE.to_owned(), push_id, job_id: id, run_at };
-    Ok(Enqueued { job, push: Some(push) })
+    Ok((Enqueued { job, push: Some(push) }, insert))
 }

@@ -7,13 +7,9 @@ use chrono::Utc;
 use poem::{Request, web::Data};
 use poem_openapi::{Object, OpenApi, payload::Json};
 use sea_orm::EntityTrait;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use ultra_domain::{
-    audit::{self, AuditEvent},
-    money::major_number,
-    payments::NewPayment,
-    provider_configs::Provider,
-    sellapay_transactions,
+    money::major_number, payments::NewPayment, provider_configs::Provider, sellapay_transactions,
 };
 use ultra_entity::{payments as payment_rows, sellapay_transactions::TransactionKind};
 use ultra_jobs::kinds::payments::open as open_payment;
@@ -107,17 +103,8 @@ impl SellapayStkApi {
                 subscription_id: None,
                 expires_at: Utc::now() + expiry,
             },
-        )
-        .await?;
-        audit::record(
-            &txn,
             &actor(req, Some(&merchant.id)),
-            AuditEvent {
-                action: "payment.created",
-                entity_type: "payment",
-                entity_id: Some(&payment.id),
-                details: Some(json!({ "provider": "mpesa", "amountMinor": amount_minor, "transactionId": transaction_id })),
-            },
+            Map::from_iter([("transactionId".to_owned(), transaction_id.clone().into())]),
         )
         .await?;
         txn.commit().await?;

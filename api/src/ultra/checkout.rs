@@ -16,10 +16,9 @@ use poem_openapi::{
     param::{Path, Query},
 };
 use sea_orm::EntityTrait;
-use serde_json::json;
+use serde_json::Map;
 use sha2::{Digest, Sha256};
 use ultra_domain::{
-    audit::{self, AuditEvent},
     db::begin_write,
     money::format_amount,
     msisdn,
@@ -334,22 +333,8 @@ impl CheckoutApi {
             subscription_id: None,
             expires_at: now + expiry,
         };
-        let (payment, enqueued) = open_payment(&txn, new).await?;
-        audit::record(
-            &txn,
-            &actor(req, None),
-            AuditEvent {
-                action: "payment.created",
-                entity_type: "payment",
-                entity_id: Some(&payment.id),
-                details: Some(json!({
-                    "provider": payment.provider,
-                    "amountMinor": payment.amount_minor,
-                    "paymentLinkId": link.id,
-                })),
-            },
-        )
-        .await?;
+        let details = Map::from_iter([("paymentLinkId".to_owned(), link.id.clone().into())]);
+        let (payment, enqueued) = open_payment(&txn, new, &actor(req, None), details).await?;
         txn.commit().await?;
         enqueued.dispatch(&state.queue).await;
         Ok(Reply::new(payment.into()))

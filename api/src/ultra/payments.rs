@@ -7,10 +7,9 @@ use poem_openapi::{
     param::{Header, Path, Query},
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 use ultra_domain::{
     DomainError,
-    audit::{self, AuditEvent},
     money::{format_amount, parse_amount},
     msisdn,
     payments::NewPayment,
@@ -313,20 +312,7 @@ impl PaymentsApi {
                         subscription_id: None,
                         expires_at: Utc::now() + expiry,
                     };
-                    let (payment, enqueued) = open_payment(txn, new).await?;
-                    audit::record(
-                        txn,
-                        &actor,
-                        AuditEvent {
-                            action: "payment.created",
-                            entity_type: "payment",
-                            entity_id: Some(&payment.id),
-                            details: Some(
-                                json!({ "provider": payment.provider, "amountMinor": payment.amount_minor }),
-                            ),
-                        },
-                    )
-                    .await?;
+                    let (payment, enqueued) = open_payment(txn, new, &actor, Map::new()).await?;
                     let job_ref = JobRef::from(&enqueued.job);
                     pending_push.hold(enqueued);
                     Ok(Reply::new(PaymentAccepted { payment: payment.into(), job: job_ref }))

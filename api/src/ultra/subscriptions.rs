@@ -547,7 +547,7 @@ impl SubscriptionsApi {
                 Box::pin(async move {
                     let started = match current.renewal_payment_id {
                         Some(_) => None,
-                        None => start_renewal(txn, &current, config.mode, expiry).await?,
+                        None => start_renewal(txn, &current, config.mode, expiry, &actor).await?,
                     };
                     let subscription = rows::Entity::find_by_id(current.id.as_str())
                         .one(txn)

@@ -7,11 +7,16 @@
 
 use chrono::{Duration as TimeDelta, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use ultra_domain::{DomainError, payments};
+use serde_json::{Map, Value, json};
+use ultra_domain::{
+    DomainError,
+    audit::{self, Actor, AuditEvent},
+    db, payments,
+};
 use ultra_entity::{
     payments::{self as payment_rows, PaymentStatus},
     provider_configs::ProviderMode,
@@ -23,26 +28,43 @@ use super::{
     poll_delay,
 };
 use crate::{
-    enqueue::{Enqueued, NewJob, enqueue},
+    enqueue::{Enqueued, NewJob, prepare},
     job::{Completed, Job, JobContext, JobError, Outbox},
 };
 
-/// Writes a pending payment and the job that collects it in the caller's transaction; the
-/// caller dispatches the job once that transaction has committed. Every surface that takes
-/// payments starts them here.
+/// Writes a pending payment, the job that collects it and its `payment.created` audit entry
+/// (with `details` besides the provider and amount) in the caller's transaction, as one
+/// statement where the database allows; the caller dispatches the job once that transaction has
+/// committed. Every surface that takes payments starts them here.
 pub async fn open(
     txn: &DatabaseTransaction,
     new: payments::NewPayment,
+    actor: &Actor,
+    details: Map<String, Value>,
 ) -> Result<(payment_rows::Model, Enqueued), DomainError> {
-    let enqueued = enqueue(
-        txn,
+    let (enqueued, job) = prepare(
         NewJob::new(&CollectPayment { payment_id: new.id.clone() })
             .owner(new.merchant_id.clone())
             .resource("payments", new.id.clone())
             .unique_key(format!("payment:{}:collect", new.id)),
-    )
-    .await?;
-    let payment = payments::insert_pending(txn, new, &enqueued.job.id).await?;
+    )?;
+    let payment = payments::pending(new, &enqueued.job.id);
+    let mut details = details;
+    details.insert("provider".to_owned(), payment.provider.clone().into());
+    details.insert("amountMinor".to_owned(), payment.amount_minor.into());
+    let audit = audit::entry(
+        actor,
+        AuditEvent {
+            action: "payment.created",
+            entity_type: "payment",
+            entity_id: Some(&payment.id),
+            details: Some(Value::Object(details)),
+        },
+    );
+    let row = payment_rows::Entity::insert(payment_rows::ActiveModel::from(payment.clone()).reset_all())
+        .into_query()
+        .to_owned();
+    db::insert_all(txn, &[job, row, audit]).await?;
     Ok((payment, enqueued))
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ultra_domain::{
     DomainError,
+    audit::Actor,
     payments::NewPayment,
     provider_configs::{self, Provider},
     runtime_config::RuntimeConfig,
@@ -41,6 +42,7 @@ pub async fn start_renewal(
     subscription: &subscription_rows::Model,
     mode: ProviderMode,
     payment_expiry: chrono::Duration,
+    actor: &Actor,
 ) -> Result<Option<(payment_rows::Model, Enqueued)>, DomainError> {
     let provider = Provider::parse(&subscription.provider)
         .ok_or_else(|| DomainError::Internal(format!("unknown provider {}", subscription.provider)))?;
@@ -76,7 +78,8 @@ pub async fn start_renewal(
         subscription_id: Some(subscription.id.clone()),
         expires_at: Utc::now() + payment_expiry,
     };
-    Ok(Some(open(txn, new).await?))
+    let details = serde_json::Map::from_iter([("subscriptionId".to_owned(), subscription.id.clone().into())]);
+    Ok(Some(open(txn, new, actor, details).await?))
 }
 
 /// How long a renewal payment waits for the customer, from runtime config.
@@ -152,7 +155,7 @@ impl Job for RenewSubscription {
         let outbox = ctx.outbox();
         ctx.finish(move |txn| {
             Box::pin(async move {
-                match start_renewal(txn, &subscription, config.mode, expiry).await? {
+                match start_renewal(txn, &subscription, config.mode, expiry, &Actor::default()).await? {
                     Some((payment, enqueued)) => {
                         outbox.hold(enqueued);
                         Ok(json!({ "renewed": true, "paymentId": payment.id }))
