@@ -1,6 +1,7 @@
 //! API throughput: `POST /api/v1/payments` (simulation mode) and `GET /api/v1/payments/{id}`
 //! at 64 connections, against the same machine's HTTP floor (`GET /healthz`) and database
-//! floor (a single-row insert loop at 64 clients).
+//! floor (a single-row insert loop at 64 clients), and what a payment's own writes cost the
+//! database without the API.
 
 use std::{
     sync::{Arc, Mutex},
@@ -8,7 +9,10 @@ use std::{
 };
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use ultra_domain::{audit::Actor, db::begin_write, payments::NewPayment, provider_configs::Provider};
+use ultra_entity::provider_configs::ProviderMode;
+use ultra_jobs::kinds::payments::open;
 
 use crate::{
     load::{PeakRss, Summary, closed_loop},
@@ -95,10 +99,49 @@ pub async fn run(report: &mut Report, seconds: u64) {
         insert_floor(floor_pool.clone(), duration),
     )
     .await;
+    let writes = measure(
+        &watched,
+        "a payment's writes alone (its database floor)",
+        report,
+        payment_writes(floor_pool.clone(), duration),
+    )
+    .await;
     drop(floor_pool);
     report.ratio("POST payments / database floor", create.rate() / floor.rate(), "at least 0.25");
+    report.ratio("a payment's writes alone / database floor", writes.rate() / floor.rate(), "");
+    report.ratio("POST payments / a payment's writes alone", create.rate() / writes.rate(), "");
     report.ratio("POST payments / HTTP floor", create.rate() / http.rate(), "");
     report.ratio("GET payment / HTTP floor", read.rate() / http.rate(), "");
+}
+
+/// 64 clients writing what `POST payments` writes, through the same code (the payment, its
+/// collect job and its audit entry, in a transaction), with no HTTP, no authentication and no
+/// Redis: what a payment costs the database, and so the most the API could reach.
+async fn payment_writes(db: DatabaseConnection, duration: Duration) -> Summary {
+    closed_loop(CLIENTS, duration, u64::MAX, move |n| {
+        let db = db.clone();
+        async move {
+            let new = NewPayment {
+                id: NewPayment::new_id(),
+                merchant_id: "usr_bench".to_owned(),
+                provider: Provider::Mvola,
+                mode: ProviderMode::Simulation,
+                amount_minor: 1_000_000,
+                currency: "MGA",
+                customer_phone: "0340000000".to_owned(),
+                description: Some(format!("bench {n}")),
+                metadata: None,
+                merchant_reference: None,
+                payment_link_id: None,
+                subscription_id: None,
+                expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
+            };
+            let actor = Actor { user_id: Some("usr_bench".to_owned()), ..Actor::default() };
+            let Ok(txn) = begin_write(&db).await else { return false };
+            open(&txn, new, &actor, Map::new()).await.is_ok() && txn.commit().await.is_ok()
+        }
+    })
+    .await
 }
 
 /// Runs `load`, adding its rate, latencies and CPU split to the report.
@@ -118,7 +161,11 @@ async fn measure(
 /// A pool of 64 connections, all open, and the floor's table.
 async fn floor_pool(world: &World) -> DatabaseConnection {
     let mut options = ConnectOptions::new(world.db.url.clone());
-    options.max_connections(CLIENTS as u32).min_connections(CLIENTS as u32).sqlx_logging(false);
+    options
+        .max_connections(CLIENTS as u32)
+        .min_connections(CLIENTS as u32)
+        .test_before_acquire_if_idle_for(ultra_domain::db::POOL_PING_AFTER_IDLE)
+        .sqlx_logging(false);
     let db = Database::connect(options).await.expect("database");
     db.execute_unprepared(
         "CREATE TABLE bench_floor (id VARCHAR(40) PRIMARY KEY, merchant_id VARCHAR(40) NOT NULL, \

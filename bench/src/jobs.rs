@@ -184,7 +184,10 @@ async fn bare_consumer(world: &World, report: &mut Report, count: u64) {
 /// concurrency over a pool of the worker's size: the database's ceiling for that handler.
 async fn bare_writes(world: &World, report: &mut Report, count: u64) {
     let mut options = ConnectOptions::new(world.db.url.clone());
-    options.max_connections(WORKER_POOL).sqlx_logging(false);
+    options
+        .max_connections(WORKER_POOL)
+        .test_before_acquire_if_idle_for(ultra_domain::db::POOL_PING_AFTER_IDLE)
+        .sqlx_logging(false);
     let db = Database::connect(options).await.expect("database");
     let watched = Watched::new(&[]);
     let before = watched.cpu();

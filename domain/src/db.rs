@@ -8,11 +8,18 @@ use sea_orm::{
     sea_query::{InsertStatement, PostgresQueryBuilder, QueryBuilder, SqlWriterValues},
 };
 
+/// How long a pooled connection may sit idle before it is pinged on checkout.
+pub const POOL_PING_AFTER_IDLE: Duration = Duration::from_secs(10);
+
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // A connection in steady use is known to be alive; pinging it on every checkout
+        // would add a round trip to every transaction. One idle long enough for a server,
+        // proxy or firewall to have dropped it is still pinged first.
+        .test_before_acquire_if_idle_for(POOL_PING_AFTER_IDLE)
         .sqlx_logging(false)
         // WAL lets readers proceed while one writer commits; foreign keys are off by default in
         // SQLite and the schema relies on them; the busy timeout makes a second writer wait
