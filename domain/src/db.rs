@@ -4,7 +4,7 @@ use std::{fmt::Write, time::Duration};
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionSession, TransactionTrait,
     sea_query::{InsertStatement, PostgresQueryBuilder, QueryBuilder, SqlWriterValues},
 };
 
@@ -54,16 +54,22 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     }
 }
 
-/// Writes rows that do not depend on one another. On PostgreSQL they go as one statement, the
-/// first ones as data-modifying `WITH` clauses of the last: one round trip where a payment
-/// would otherwise take one per row. SQLite has no such clauses and takes them one by one.
-pub async fn insert_all(db: &impl ConnectionTrait, inserts: &[InsertStatement]) -> Result<(), DbErr> {
+/// Writes rows that do not depend on one another, all or none, in `db`'s transaction or, given
+/// a connection, in one of their own. On PostgreSQL they go as one statement, the first ones as
+/// data-modifying `WITH` clauses of the last: one round trip where a payment would otherwise
+/// take one per row, and atomic without `BEGIN` and `COMMIT`. SQLite has no such clauses and
+/// takes them one by one in a transaction (a savepoint inside the caller's).
+pub async fn insert_all<C>(db: &C, inserts: &[InsertStatement]) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     let Some((last, first)) = inserts.split_last() else { return Ok(()) };
     if db.get_database_backend() != DbBackend::Postgres {
+        let txn = db.begin().await?;
         for insert in inserts {
-            db.execute(insert).await?;
+            txn.execute(insert).await?;
         }
-        return Ok(());
+        return txn.commit().await;
     }
     let unwritable = |err: std::fmt::Error| DbErr::Custom(format!("building a statement: {err}"));
     let mut sql = SqlWriterValues::new("$", true);

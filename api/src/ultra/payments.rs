@@ -21,7 +21,7 @@ use ultra_entity::{
     provider_configs as provider_config_rows,
 };
 use ultra_jobs::{
-    NewJob, enqueue_now,
+    Enqueued, NewJob, enqueue_now,
     kinds::payments::{CheckPayment, Trigger, open as open_payment},
 };
 
@@ -232,6 +232,10 @@ pub(crate) async fn usable_provider(
     Ok(config)
 }
 
+fn accepted(payment: payment_rows::Model, enqueued: &Enqueued) -> Reply<PaymentAccepted, 202> {
+    Reply::new(PaymentAccepted { payment: payment.into(), job: JobRef::from(&enqueued.job) })
+}
+
 pub(crate) fn validated_metadata(metadata: Option<Value>) -> ApiResult<Option<Value>> {
     match metadata {
         None | Some(Value::Null) => Ok(None),
@@ -281,45 +285,57 @@ impl PaymentsApi {
         let metadata = validated_metadata(request.metadata)?;
         let provider_config = usable_provider(&state, provider, &merchant.id).await?;
 
-        let outbox = PendingPush::default();
-        let pending_push = outbox.clone();
-        let actor = actor(req, Some(&principal.user.id));
         let expiry =
             chrono::Duration::seconds(i64::try_from(config.payment_expiry_seconds).unwrap_or(i64::MAX / 2));
-        let scope = principal.user.id.clone();
-        let reply = idempotency::run(
-            &state,
-            Idempotent {
-                scope: &scope,
-                key: idempotency_key.0.as_deref(),
-                endpoint: "POST /api/v1/payments",
-                fingerprint: &body.fingerprint,
-            },
-            move |txn| {
-                Box::pin(async move {
-                    let new = NewPayment {
-                        id: NewPayment::new_id(),
-                        merchant_id: merchant.id.clone(),
-                        provider,
-                        mode: provider_config.mode,
-                        amount_minor,
-                        currency: "MGA",
-                        customer_phone: phone,
-                        description: request.description,
-                        metadata,
-                        merchant_reference: None,
-                        payment_link_id: None,
-                        subscription_id: None,
-                        expires_at: Utc::now() + expiry,
-                    };
-                    let (payment, enqueued) = open_payment(txn, new, &actor, Map::new()).await?;
-                    let job_ref = JobRef::from(&enqueued.job);
-                    pending_push.hold(enqueued);
-                    Ok(Reply::new(PaymentAccepted { payment: payment.into(), job: job_ref }))
-                })
-            },
-        )
-        .await?;
+        let new = NewPayment {
+            id: NewPayment::new_id(),
+            merchant_id: merchant.id.clone(),
+            provider,
+            mode: provider_config.mode,
+            amount_minor,
+            currency: "MGA",
+            customer_phone: phone,
+            description: request.description,
+            metadata,
+            merchant_reference: None,
+            payment_link_id: None,
+            subscription_id: None,
+            expires_at: Utc::now() + expiry,
+        };
+        let actor = actor(req, Some(&principal.user.id));
+        let outbox = PendingPush::default();
+        let reply = match idempotency_key.0.as_deref() {
+            // The payment's writes are all or none on their own (`open`), one statement on
+            // PostgreSQL; a transaction around them would cost two round trips and add nothing
+            // unless a key's response must be stored with them.
+            None => {
+                let (payment, enqueued) = open_payment(&state.db, new, &actor, Map::new()).await?;
+                let reply = accepted(payment, &enqueued);
+                outbox.hold(enqueued);
+                reply
+            }
+            Some(key) => {
+                let pending_push = outbox.clone();
+                idempotency::run(
+                    &state,
+                    Idempotent {
+                        scope: &principal.user.id,
+                        key: Some(key),
+                        endpoint: "POST /api/v1/payments",
+                        fingerprint: &body.fingerprint,
+                    },
+                    move |txn| {
+                        Box::pin(async move {
+                            let (payment, enqueued) = open_payment(txn, new, &actor, Map::new()).await?;
+                            let reply = accepted(payment, &enqueued);
+                            pending_push.hold(enqueued);
+                            Ok(reply)
+                        })
+                    },
+                )
+                .await?
+            }
+        };
         let Some(job) = outbox.dispatch(&state.queue).await else {
             return Ok(reply);
         };

@@ -7,8 +7,8 @@
 
 use chrono::{Duration as TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -33,11 +33,11 @@ use crate::{
 };
 
 /// Writes a pending payment, the job that collects it and its `payment.created` audit entry
-/// (with `details` besides the provider and amount) in the caller's transaction, as one
-/// statement where the database allows; the caller dispatches the job once that transaction has
-/// committed. Every surface that takes payments starts them here.
+/// (with `details` besides the provider and amount), all or none, in the caller's transaction
+/// or, given a connection, on their own ([`db::insert_all`]); the caller dispatches the job
+/// once they have committed. Every surface that takes payments starts them here.
 pub async fn open(
-    txn: &DatabaseTransaction,
+    db: &(impl ConnectionTrait + TransactionTrait),
     new: payments::NewPayment,
     actor: &Actor,
     details: Map<String, Value>,
@@ -64,7 +64,7 @@ pub async fn open(
     let row = payment_rows::Entity::insert(payment_rows::ActiveModel::from(payment.clone()).reset_all())
         .into_query()
         .to_owned();
-    db::insert_all(txn, &[job, row, audit]).await?;
+    db::insert_all(db, &[job, row, audit]).await?;
     Ok((payment, enqueued))
 }
 
