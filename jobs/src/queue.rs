@@ -8,6 +8,8 @@
 //! in the layout apalis reads (`Config`'s key names), and only future ones in `scheduled`,
 //! which [`QueueClient::promote_due`] drains in bounded chunks before apalis sees them.
 
+use std::sync::LazyLock;
+
 use apalis_redis::Config;
 use chrono::{DateTime, Utc};
 use redis::{Script, aio::ConnectionManager};
@@ -67,6 +69,9 @@ fn ceil_seconds(at: DateTime<Utc>) -> i64 {
 }
 
 /// Members moved per promotion call: far below the ~8,000 that breaks `unpack()`.
+/// Built once: a `Script` hashes its source when made, and every payment pushes a job.
+static PUSH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(PUSH));
+
 const PROMOTE_CHUNK: usize = 1000;
 /// Deliveries per push call, to keep each script short.
 const PUSH_CHUNK: usize = 500;
@@ -112,12 +117,11 @@ impl QueueClient {
         for push in pushes {
             by_queue.entry(push.queue.as_str()).or_default().push(push);
         }
-        let script = Script::new(PUSH);
         let now = Utc::now();
         for (queue, pushes) in by_queue {
             let config = self.apalis_config(queue);
             for chunk in pushes.chunks(PUSH_CHUNK) {
-                let mut invocation = script.prepare_invoke();
+                let mut invocation = PUSH_SCRIPT.prepare_invoke();
                 invocation
                     .key(config.job_data_hash())
                     .key(config.active_jobs_list())

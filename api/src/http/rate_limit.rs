@@ -4,7 +4,7 @@
 //! window on every check. Unlike fixed windows it never lets twice the limit through around a
 //! window boundary. Time comes from the Redis server so that replicas with skewed clocks agree.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
@@ -50,6 +50,9 @@ for i, key in ipairs(KEYS) do
 end
 return out
 ";
+
+/// Built once: a `Script` hashes its source when made, and every request is checked.
+static CHECK: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SCRIPT));
 
 /// One limited route: requests to `method path` are counted per client IP under `rule`.
 #[derive(Clone)]
@@ -146,8 +149,7 @@ async fn check_all(
     state: &AppState,
     limits: &[(String, RateLimitRule)],
 ) -> Result<(bool, Verdict), ApiError> {
-    let script = redis::Script::new(SCRIPT);
-    let mut invocation = script.prepare_invoke();
+    let mut invocation = CHECK.prepare_invoke();
     for (key, _) in limits {
         invocation.key(format!("{}ratelimit:{key}", state.config.redis_prefix));
     }
