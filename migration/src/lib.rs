@@ -15,6 +15,7 @@ mod m20261129_000010_maxtera;
 mod m20261129_000011_links_subscriptions_exports;
 mod m20261129_000012_analytics_and_onboarding;
 mod m20261129_000013_social_publishing;
+mod m20261129_000014_partial_payment_indexes;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000011_links_subscriptions_exports::Migration),
             Box::new(m20261129_000012_analytics_and_onboarding::Migration),
             Box::new(m20261129_000013_social_publishing::Migration),
+            Box::new(m20261129_000014_partial_payment_indexes::Migration),
         ]
     }
 }
