@@ -1,5 +1,6 @@
 //! Authentication for the ultra surface: a JWT from the `Authorization: Bearer` header or the
-//! HttpOnly `auth_token` cookie, checked against the token table on every request.
+//! HttpOnly `auth_token` cookie, checked against the token table on every request, through the
+//! replica's session cache ([`crate::caches`]), which revocations empty on every replica.
 
 use std::marker::PhantomData;
 
