@@ -229,7 +229,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     tracing::info!(%addr, "api listening");
-    let listener = tokio::spawn(state.caches.clone().listen(state.pubsub.clone()));
+    let listener = tokio::spawn(state.caches.clone().listen(state.pubsub.clone(), state.redis.clone()));
     let served = poem::Server::new(poem::listener::TcpListener::bind(addr))
         .run_with_graceful_shutdown(route(state), shutdown, Some(std::time::Duration::from_secs(30)))
         .await;

@@ -3,8 +3,9 @@
 //! database was a round trip per request, a fifth of a payment's statements.
 //!
 //! Each API replica keeps its own copy. Whoever changes one of them announces it on a Redis
-//! channel every replica listens to, after the change has committed, so a revoked token stops
-//! working on every replica at once. A replica that is not listening (while it starts, or after
+//! channel every replica listens to, after the change has committed, and waits until every
+//! replica that heard it has confirmed (a counter in Redis), so a revoked token stops working
+//! on every replica before the revocation is answered. A replica that is not listening (while it starts, or after
 //! its subscription dropped or stopped answering pings) cannot hear announcements, so it reads
 //! the database instead until it listens again, and empties its copies when it does.
 //!
@@ -46,6 +47,11 @@ const MAX_PROVIDER_CONFIGS: u64 = 10_000;
 /// a silently dead one would deliver no announcements.
 const PING_EVERY: Duration = Duration::from_secs(5);
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
+/// How long an announcement waits for every replica to confirm it, and how often it looks.
+const ACK_WAIT: Duration = Duration::from_secs(2);
+const ACK_POLL: Duration = Duration::from_millis(2);
+/// Seconds an announcement's confirmations are kept.
+const ACK_KEEP: i64 = 60;
 
 pub type Session = Arc<(tokens::Model, users::Model)>;
 
@@ -75,6 +81,8 @@ pub struct Caches {
     generation: AtomicU64,
     listening: AtomicBool,
     channel: String,
+    /// Where replicas count that they have applied an announcement, by its id.
+    acks: String,
 }
 
 impl Caches {
@@ -88,6 +96,7 @@ impl Caches {
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             channel: format!("{redis_prefix}caches:changed"),
+            acks: format!("{redis_prefix}caches:acks:"),
         }
     }
 
@@ -118,21 +127,41 @@ impl Caches {
         Ok(config.flatten())
     }
 
-    /// Forgets `change` here at once and tells every replica. Call it after the change committed.
+    /// Forgets `change` here and on every listening replica, and returns once they all have
+    /// (or after [`ACK_WAIT`]), so that a revocation holds on every replica by the time its
+    /// request is answered. Call it after the change committed.
     pub async fn announce(&self, redis: &ConnectionManager, change: Change<'_>) {
-        let message = change.message();
-        self.forget(&message);
-        let published: redis::RedisResult<i64> = redis.clone().publish(&self.channel, &message).await;
-        if let Err(err) = published {
-            tracing::warn!(error = %err, change = %message, "could not announce a change; other replicas keep it for up to a minute");
+        let change = change.message();
+        self.forget(&change);
+        let id = ulid::Ulid::new().to_string();
+        let mut redis = redis.clone();
+        let receivers = match redis.publish::<_, _, i64>(&self.channel, format!("{id} {change}")).await {
+            Ok(receivers) => receivers,
+            Err(err) => {
+                tracing::warn!(error = %err, %change, "could not announce a change; other replicas keep it for up to a minute");
+                return;
+            }
+        };
+        let acks = format!("{}{id}", self.acks);
+        let deadline = tokio::time::Instant::now() + ACK_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            match redis.get::<_, Option<i64>>(&acks).await {
+                Ok(Some(acked)) if acked >= receivers => return,
+                Ok(_) => tokio::time::sleep(ACK_POLL).await,
+                Err(err) => {
+                    tracing::warn!(error = %err, %change, "could not count the replicas that heard a change");
+                    return;
+                }
+            }
         }
+        tracing::warn!(%change, receivers, "not every replica confirmed a change in time; a silent one keeps it until its ping fails");
     }
 
     /// Listens for announcements until the process ends, resubscribing whenever the
     /// subscription fails.
-    pub async fn listen(self: Arc<Self>, client: redis::Client) {
+    pub async fn listen(self: Arc<Self>, client: redis::Client, redis: ConnectionManager) {
         loop {
-            if let Err(err) = self.listen_once(&client).await {
+            if let Err(err) = self.listen_once(&client, &redis).await {
                 tracing::warn!(error = %err, "cache announcements lost; reading the database until resubscribed");
             }
             self.listening.store(false, Ordering::SeqCst);
@@ -141,7 +170,7 @@ impl Caches {
         }
     }
 
-    async fn listen_once(&self, client: &redis::Client) -> redis::RedisResult<()> {
+    async fn listen_once(&self, client: &redis::Client, redis: &ConnectionManager) -> redis::RedisResult<()> {
         let (mut sink, mut stream) = client.get_async_pubsub().await?.split();
         sink.subscribe(&self.channel).await?;
         // Whatever was announced before the subscription took effect went unheard.
@@ -153,10 +182,20 @@ impl Caches {
             tokio::select! {
                 message = stream.next() => {
                     let Some(message) = message else { return Ok(()) };
-                    match message.get_payload::<String>() {
-                        Ok(change) => self.forget(&change),
-                        Err(_) => self.forget_all(),
-                    }
+                    let payload = message.get_payload::<String>().unwrap_or_default();
+                    let Some((id, change)) = payload.split_once(' ') else {
+                        self.forget_all();
+                        continue;
+                    };
+                    self.forget(change);
+                    let acks = format!("{}{id}", self.acks);
+                    redis::pipe()
+                        .incr(&acks, 1)
+                        .ignore()
+                        .expire(&acks, ACK_KEEP)
+                        .ignore()
+                        .query_async::<()>(&mut redis.clone())
+                        .await?;
                 }
                 _ = ping.tick() => {
                     tokio::time::timeout(PING_EVERY, sink.ping::<redis::Value>())
