@@ -59,7 +59,8 @@ pub type Session = Arc<(tokens::Model, users::Model)>;
 pub enum Change<'a> {
     /// One token was revoked or spent.
     Token(&'a str),
-    /// An account changed or was deleted, and with it every session of that account.
+    /// An account changed or was deleted, and with it its sessions and the provider
+    /// configurations it owns.
     Account,
     /// A provider configuration, global or a merchant's, was written or removed.
     ProviderConfigs,
@@ -211,7 +212,11 @@ impl Caches {
         match change.strip_prefix("token:") {
             Some(jti) => self.sessions.invalidate(jti),
             None if change == "provider-configs" => self.provider_configs.invalidate_all(),
-            None if change == "accounts" => self.sessions.invalidate_all(),
+            // An account's sessions and the provider configurations it owns go with it.
+            None if change == "accounts" => {
+                self.sessions.invalidate_all();
+                self.provider_configs.invalidate_all();
+            }
             None => self.forget_all(),
         }
     }

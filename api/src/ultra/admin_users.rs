@@ -311,7 +311,6 @@ impl AdminUsersApi {
         .await?;
         txn.commit().await?;
         state.caches.announce(&state.redis, Change::Account).await;
-        state.caches.announce(&state.redis, Change::ProviderConfigs).await;
         Ok(Reply::new(Deleted { deleted: true }))
     }
 }
