@@ -8,15 +8,15 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use ultra_entity::jobs;
 
 use crate::{
     JobEnv, QueueClient,
+    completions::{Completion, Completions, Effect},
     enqueue::{Enqueued, NewJob, dispatch_all, enqueue},
-    rows::{Completion, CompletionWriter},
 };
 
 /// A kind of background work. The payload is the job itself, stored as JSON on the job row.
@@ -30,8 +30,9 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     const BASE_BACKOFF: Duration = Duration::from_secs(1);
     const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
-    /// Does the work. A handler that changes the database calls [`JobContext::complete`] inside
-    /// the transaction that makes the change, and commits it; the [`Completed`] it gets back is
+    /// Does the work. A handler ends with [`JobContext::finish`], which applies its database
+    /// change in the transaction that records the job's completion, or with
+    /// [`JobContext::conclude`] when it has nothing to change; the [`Completed`] it gets back is
     /// the proof it must return.
     fn run(self, ctx: JobContext) -> impl Future<Output = Result<Completed, JobError>> + Send;
 }
@@ -67,7 +68,8 @@ impl From<ultra_domain::DomainError> for JobError {
     }
 }
 
-/// Proof that a handler recorded its job's completion; only [`JobContext::complete`] makes one.
+/// Proof that a handler recorded its job's completion; only [`JobContext::finish`] and
+/// [`JobContext::conclude`] make one.
 #[derive(Debug)]
 pub struct Completed(());
 
@@ -83,7 +85,7 @@ pub struct JobContext {
     pub env: Arc<JobEnv>,
     pub queue: QueueClient,
     outbox: Outbox,
-    completions: CompletionWriter,
+    completions: Completions,
 }
 
 /// Jobs a handler enqueued in its transaction, pushed once that transaction has committed.
@@ -107,6 +109,10 @@ impl Outbox {
     fn take(&self) -> Vec<Enqueued> {
         std::mem::take(&mut *self.0.lock().expect("outbox lock"))
     }
+
+    fn clear(&self) {
+        self.0.lock().expect("outbox lock").clear();
+    }
 }
 
 impl JobContext {
@@ -119,7 +125,7 @@ impl JobContext {
         worker_id: String,
         env: Arc<JobEnv>,
         queue: QueueClient,
-        completions: CompletionWriter,
+        completions: Completions,
     ) -> Self {
         Self {
             db,
@@ -141,14 +147,6 @@ impl JobContext {
         self.outbox.clone()
     }
 
-    /// Marks the job succeeded inside the handler's transaction. It only succeeds for the run
-    /// that owns the current push and while the job is not yet finished, so of two concurrent
-    /// deliveries exactly one commits its effect.
-    pub async fn complete(&self, db: &impl ConnectionTrait, result: Value) -> Result<Completed, JobError> {
-        let updated = self.completion(result).update().exec(db).await?;
-        if updated.rows_affected == 1 { Ok(Completed(())) } else { Err(JobError::AlreadyCompleted) }
-    }
-
     /// This run's success with `result`.
     fn completion(&self, result: Value) -> Completion {
         let now = Utc::now();
@@ -164,29 +162,37 @@ impl JobContext {
     }
 
     /// Records the job's completion with `result` and no other effect, for handlers that found
-    /// nothing to change: written together with other jobs' completions.
+    /// nothing to change.
     pub async fn conclude(&self, result: Value) -> Result<Completed, JobError> {
-        if self.completions.write(self.completion(result)).await? {
-            Ok(Completed(()))
-        } else {
-            Err(JobError::AlreadyCompleted)
-        }
+        self.completions.record(self.completion(result), None).await?;
+        Ok(Completed(()))
     }
 
-    /// Runs `effect` in a write transaction and records the job's completion, with the effect's
-    /// result, in that same transaction: the usual shape of a handler that changes the database.
+    /// Runs `effect` and records the job's completion, with the effect's result, in the same
+    /// transaction: the usual shape of a handler that changes the database. The transaction
+    /// holds other jobs' effects too, and when one of them fails it rolls back and this effect
+    /// runs again ([`crate::completions`]); so an effect is a clonable closure, run from a
+    /// fresh clone each time, that only reads and writes through the transaction it is given.
+    /// Jobs it enqueued in [`JobContext::outbox`] are pushed once it has committed.
     pub async fn finish<F>(&self, effect: F) -> Result<Completed, JobError>
     where
         F: for<'t> FnOnce(
-            &'t DatabaseTransaction,
-        ) -> Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send + 't>>,
+                &'t DatabaseTransaction,
+            ) -> Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send + 't>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
     {
-        let txn = ultra_domain::db::begin_write(&self.db).await?;
-        let result = effect(&txn).await?;
-        let completed = self.complete(&txn, result).await?;
-        txn.commit().await?;
+        let outbox = self.outbox.clone();
+        let rerunnable: Effect = Box::new(move |txn| {
+            // What a rolled-back run enqueued was rolled back with it.
+            outbox.clear();
+            (effect.clone())(txn)
+        });
+        self.completions.record(self.completion(Value::Null), Some(rerunnable)).await?;
         dispatch_all(&self.queue, &self.outbox.take()).await;
-        Ok(completed)
+        Ok(Completed(()))
     }
 
     fn attempt_log(&self, finished_at: DateTime<Utc>, error: Option<&str>) -> Value {

@@ -183,14 +183,14 @@ impl QueueClient {
         pipe.query_async(&mut self.redis.clone()).await
     }
 
-    pub async fn announce_done(&self, job_id: &str) {
-        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(self.done_channel(job_id))
-            .arg("done")
-            .query_async(&mut self.redis.clone())
-            .await;
-        if let Err(err) = published {
-            tracing::warn!(error = %err, job_id, "could not announce a finished job; waiters fall back to their timeout");
+    /// Tells whoever waits on these jobs ([`crate::wait`]) that they finished, in one round trip.
+    pub async fn announce_done(&self, job_ids: &[String]) {
+        let mut pipe = redis::pipe();
+        for job_id in job_ids {
+            pipe.publish(self.done_channel(job_id), "done").ignore();
+        }
+        if let Err(err) = pipe.query_async::<()>(&mut self.redis.clone()).await {
+            tracing::warn!(error = %err, count = job_ids.len(), "could not announce finished jobs; waiters fall back to their timeout");
         }
     }
 }

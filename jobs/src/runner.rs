@@ -5,17 +5,21 @@ use std::{panic::AssertUnwindSafe, sync::Arc, time::Instant};
 
 use chrono::Utc;
 use futures::FutureExt;
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+    sea_query::{Expr, LockBehavior, LockType},
+};
 use tokio::sync::mpsc;
 use ultra_domain::backoff;
 use ultra_entity::jobs::{self, JobStatus};
 
 use crate::{
     JobEnv,
+    completions::Completions,
     job::{JobContext, JobError, attempt_log},
     queue::{Push, QueueClient},
     registry::Registry,
-    rows::{CompletionWriter, RowReader},
+    rows::RowReader,
 };
 
 pub struct Runner {
@@ -26,7 +30,7 @@ pub struct Runner {
     pub env: Arc<JobEnv>,
     progress: mpsc::UnboundedSender<Progress>,
     rows: RowReader,
-    completions: CompletionWriter,
+    completions: Completions,
 }
 
 /// Why a delivery did not run its handler.
@@ -51,7 +55,7 @@ impl Runner {
         let (progress, batch) = mpsc::unbounded_channel();
         tokio::spawn(mark_running(db.clone(), worker_id.clone(), batch));
         let rows = RowReader::new(db.clone());
-        let completions = CompletionWriter::new(db.clone());
+        let completions = Completions::new(db.clone(), queue.clone());
         Arc::new(Self { db, queue, registry, worker_id, env, progress, rows, completions })
     }
 
@@ -108,7 +112,6 @@ impl Runner {
                 metrics::counter!("jobs_succeeded_total", "kind" => kind.clone()).increment(1);
                 metrics::histogram!("job_duration_seconds", "kind" => kind, "outcome" => "succeeded")
                     .record(elapsed);
-                self.queue.announce_done(job_id).await;
             }
             Err(JobError::AlreadyCompleted) => {
                 tracing::info!(job_id, "another delivery completed this job first; this run rolled back");
@@ -185,7 +188,7 @@ impl Runner {
                 let counter = if status == JobStatus::Dead { "jobs_dead_total" } else { "jobs_failed_total" };
                 metrics::counter!(counter, "kind" => kind).increment(1);
                 tracing::warn!(job_id = %job.id, attempt, error = %message, status = ?status, "job gave up");
-                self.queue.announce_done(&job.id).await;
+                self.queue.announce_done(std::slice::from_ref(&job.id)).await;
             }
         }
         Ok(())
@@ -216,6 +219,9 @@ struct Started {
 
 /// Marks started jobs `running` a batch at a time. Only rows still `queued` under the push
 /// that started them change, so a job that already finished or was rescheduled is left alone.
+/// Rows locked by a transaction recording their completion are skipped rather than waited
+/// for: that transaction finishes them anyway, and it locks a whole group of rows, so waiting
+/// while holding this batch's could deadlock with it.
 async fn mark_running(
     db: DatabaseConnection,
     worker_id: String,
@@ -256,8 +262,18 @@ async fn mark_running(
             if set_started {
                 update = update.col_expr(jobs::Column::StartedAt, Expr::value(now));
             }
-            let marked =
-                update.filter(jobs::Column::Status.eq(JobStatus::Queued)).filter(matching).exec(&db).await;
+            let unlocked = jobs::Entity::find()
+                .select_only()
+                .column(jobs::Column::Id)
+                .filter(jobs::Column::Status.eq(JobStatus::Queued))
+                .filter(matching)
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .into_query();
+            let marked = update
+                .filter(jobs::Column::Status.eq(JobStatus::Queued))
+                .filter(jobs::Column::Id.in_subquery(unlocked))
+                .exec(&db)
+                .await;
             if let Err(err) = marked {
                 tracing::debug!(error = %err, "could not mark jobs running; their status catches up when they finish");
             }

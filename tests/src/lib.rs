@@ -193,15 +193,20 @@ impl Process {
     /// How many reads of one of its caches (`sessions`, `provider_configs`) an API process
     /// answered from the cache, from its `/metrics`.
     pub async fn cache_hits(&self, cache: &str) -> u64 {
+        self.metric("cache_reads_total", &[("cache", cache), ("outcome", "hit")]).await as u64
+    }
+
+    /// The sum of the series of `name` on the process's `/metrics` that carry all of `labels`.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let metrics = reqwest::get(format!("{}/metrics", self.base)).await.unwrap().text().await.unwrap();
         metrics
             .lines()
             .filter(|line| {
-                line.starts_with("cache_reads_total{")
-                    && line.contains(&format!("cache=\"{cache}\""))
-                    && line.contains("outcome=\"hit\"")
+                let series = line.split(' ').next().unwrap_or_default();
+                series.split('{').next() == Some(name)
+                    && labels.iter().all(|(label, value)| series.contains(&format!("{label}=\"{value}\"")))
             })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
 

@@ -310,6 +310,46 @@ async fn ten_thousand_jobs_from_concurrent_enqueuers_all_complete_once() {
 }
 
 #[tokio::test]
+async fn an_effect_that_fails_is_undone_alone_and_the_jobs_committed_with_it_keep_theirs() {
+    let db = TestDb::new().await;
+    let prefix = unique_prefix();
+    let jobs = Jobs::connect(&db, &redis_url(), &prefix).await;
+    // A backlog interleaving the two, so that a worker finishing them together groups them.
+    let (mut succeeding, mut failing) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        succeeding.extend(jobs.enqueue_probes(&probe(0, ProbeOutcome::Succeed), 45, None, None).await);
+        failing.extend(jobs.enqueue_probes(&probe(0, ProbeOutcome::FailAfterWrite), 5, None, None).await);
+    }
+    let worker = start_worker(&db, &redis_url(), &prefix, &[("ULTRA_WORKER_QUEUES", "default=64")]).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while jobs.count(JobStatus::Succeeded).await + jobs.count(JobStatus::Failed).await < 1000 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 900 succeeded",
+            jobs.count(JobStatus::Succeeded).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(jobs.count(JobStatus::Succeeded).await, 900);
+    for id in &failing {
+        let job = jobs.job(id).await;
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.last_error.as_deref(), Some("probe failure after its write"));
+    }
+    let effects = jobs.probe_effects().await;
+    assert!(succeeding.iter().all(|id| effects.get(id) == Some(&1)), "every success kept its write once");
+    assert!(failing.iter().all(|id| !effects.contains_key(id)), "no failed write survived");
+    assert_eq!(effects.len(), 900);
+
+    let (groups, grouped) = (
+        worker.metric("job_completion_group_size_count", &[]).await,
+        worker.metric("job_completion_group_size_sum", &[]).await,
+    );
+    assert!(grouped > groups, "completions were committed together ({grouped} in {groups} groups)");
+    assert!(worker.metric("job_completion_groups_rerun_total", &[]).await >= 1.0, "a group ran again");
+}
+
+#[tokio::test]
 async fn a_backlog_of_fifty_thousand_drains_without_a_worker_exiting() {
     let db = TestDb::new().await;
     let prefix = unique_prefix();

@@ -20,6 +20,7 @@ pub fn refresh_window(platform: SocialPlatform) -> Duration {
 }
 
 /// What a completed OAuth exchange gives for one account.
+#[derive(Clone)]
 pub struct Connection {
     pub user_id: String,
     pub platform: SocialPlatform,

@@ -1,7 +1,7 @@
 //! A probe through the whole pipeline, for operators checking a deployment, for the pipeline's
 //! own tests and for its benchmarks: it waits, then succeeds (writing an audit row in the same
 //! transaction as its completion, so a double run would show), completes with no effect (the
-//! pipeline's own cost), fails, or panics, as asked.
+//! pipeline's own cost), fails before or after its write, or panics, as asked.
 
 use std::time::Duration;
 
@@ -18,6 +18,9 @@ pub enum ProbeOutcome {
     /// Records its completion and nothing else.
     Complete,
     Fail,
+    /// Writes its audit row, then fails in the same transaction, for good: the row must not
+    /// survive, nor harm the jobs committed with it.
+    FailAfterWrite,
     Panic,
 }
 
@@ -43,10 +46,10 @@ impl Job for Probe {
             }
             ProbeOutcome::Panic => panic!("probe panic on attempt {}", ctx.attempt),
             ProbeOutcome::Complete => ctx.conclude(json!({})).await,
-            ProbeOutcome::Succeed => {
+            ProbeOutcome::Succeed | ProbeOutcome::FailAfterWrite => {
                 let (job_id, worker) = (ctx.job.id.clone(), ctx.worker_id.clone());
-                let slept_ms = self.sleep_ms;
-                ctx.finish(|txn| {
+                let (slept_ms, outcome) = (self.sleep_ms, self.outcome);
+                ctx.finish(move |txn| {
                     Box::pin(async move {
                         let event = AuditEvent {
                             action: PROBE_AUDIT_ACTION,
@@ -55,6 +58,9 @@ impl Job for Probe {
                             details: Some(json!({ "worker": worker })),
                         };
                         audit::record(txn, &Actor::default(), event).await?;
+                        if outcome == ProbeOutcome::FailAfterWrite {
+                            return Err(JobError::Permanent("probe failure after its write".to_owned()));
+                        }
                         Ok(json!({ "slept_ms": slept_ms }))
                     })
                 })

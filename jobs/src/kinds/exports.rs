@@ -73,6 +73,7 @@ impl Job for BuildExport {
 }
 
 /// This run's hold on an export, and what it has written so far.
+#[derive(Clone)]
 struct Run {
     export_id: String,
     /// The run's start time as stored in `started_at`: a chunk is written only while the

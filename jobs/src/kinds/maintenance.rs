@@ -76,7 +76,7 @@ impl Job for PurgeFinishedJobs {
         let retention_days = RuntimeConfig::load(&ctx.db).await?.job_retention_days;
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention_days));
         let own_id = ctx.job.id.clone();
-        ctx.finish(|txn| {
+        ctx.finish(move |txn| {
             Box::pin(async move {
                 let deleted = jobs::Entity::delete_many()
                     .filter(jobs::Column::Status.is_in([

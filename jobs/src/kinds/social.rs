@@ -155,7 +155,7 @@ impl Job for ConnectAccounts {
             })
             .collect();
         let actor = Actor { user_id: Some(self.user_id.clone()), ..Actor::default() };
-        ctx.finish(|txn| {
+        ctx.finish(move |txn| {
             Box::pin(async move {
                 let mut stored = Vec::new();
                 for connection in rows {
@@ -289,7 +289,7 @@ impl Publishing<'_> {
         let exchanges = transcript_json(log);
         let platform_post_id = platform_post_id.to_owned();
         self.ctx
-            .finish(|txn| {
+            .finish(move |txn| {
                 Box::pin(async move {
                     let now = Utc::now();
                     let outcome = Outcome::Published { platform_post_id: &platform_post_id };
@@ -325,7 +325,7 @@ impl Publishing<'_> {
         let (post_id, job_id, attempt) = (self.post.id.clone(), self.ctx.job.id.clone(), self.attempt);
         let error = error.to_owned();
         self.ctx
-            .finish(|txn| {
+            .finish(move |txn| {
                 Box::pin(async move {
                     let outcome = Outcome::Failed { error: &error };
                     if !posts::conclude(txn, &post_id, &job_id, outcome, Utc::now()).await? {
@@ -425,7 +425,7 @@ impl Job for PublishDuePosts {
         let due = posts::due(&ctx.db, now, SCAN_BATCH).await?;
         let stranded = posts::stranded(&ctx.db, SCAN_BATCH).await?;
         let outbox = ctx.outbox();
-        ctx.finish(|txn| {
+        ctx.finish(move |txn| {
             Box::pin(async move {
                 let mut claimed = 0;
                 for post in due {
@@ -512,7 +512,7 @@ impl Job for RefreshAccount {
                 let sealed = seal(&ctx, &renewed);
                 let expires_at = renewal_due_at(&renewed);
                 return ctx
-                    .finish(|txn| {
+                    .finish(move |txn| {
                         Box::pin(async move {
                             let stored =
                                 accounts::refreshed(txn, &account.id, sealed, expires_at, Utc::now()).await?;
