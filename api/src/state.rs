@@ -4,7 +4,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use ultra_domain::{auth_tokens::TokenSigner, runtime_config::RuntimeConfigStore, secrets::SecretBox};
-use ultra_jobs::QueueClient;
+use ultra_jobs::{QueueClient, kinds::payments::Opener};
 
 use crate::caches::Caches;
 
@@ -34,6 +34,8 @@ pub struct Inner {
     /// For pub/sub subscriptions, which need a connection of their own.
     pub pubsub: redis::Client,
     pub queue: QueueClient,
+    /// Writes the payments that stand alone together, and pushes their jobs together.
+    pub opener: Opener,
     pub runtime: RuntimeConfigStore,
     /// Sessions and provider configurations, kept coherent across replicas by announcements.
     pub caches: Arc<Caches>,
@@ -57,7 +59,20 @@ impl AppState {
         let runtime = RuntimeConfigStore::new(db.clone(), Duration::from_secs(2));
         let queue = QueueClient::new(redis.clone(), config.redis_prefix.clone());
         let caches = Arc::new(Caches::new(&config.redis_prefix));
-        Self(Arc::new(Inner { db, redis, pubsub, queue, runtime, caches, signer, sealer, config, metrics }))
+        let opener = Opener::new(db.clone(), queue.clone());
+        Self(Arc::new(Inner {
+            db,
+            redis,
+            pubsub,
+            queue,
+            opener,
+            runtime,
+            caches,
+            signer,
+            sealer,
+            config,
+            metrics,
+        }))
     }
 }
 

@@ -1,7 +1,7 @@
 //! API throughput: `POST /api/v1/payments` (simulation mode) and `GET /api/v1/payments/{id}`
 //! at 64 connections, against the same machine's HTTP floor (`GET /healthz`) and database
-//! floor (a single-row insert loop at 64 clients), and what a payment's own writes cost the
-//! database without the API.
+//! floor (a single-row insert loop at 64 clients), and what a payment's own writes and push
+//! cost without the rest of the API.
 
 use std::{
     sync::{Arc, Mutex},
@@ -12,7 +12,11 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Sta
 use serde_json::{Map, Value, json};
 use ultra_domain::{audit::Actor, payments::NewPayment, provider_configs::Provider};
 use ultra_entity::provider_configs::ProviderMode;
-use ultra_jobs::kinds::payments::open;
+use ultra_jobs::{
+    QueueClient,
+    kinds::payments::{Opener, Opening},
+};
+use ultra_tests::redis_url;
 
 use crate::{
     load::{PeakRss, Summary, closed_loop},
@@ -99,28 +103,30 @@ pub async fn run(report: &mut Report, seconds: u64) {
         insert_floor(floor_pool.clone(), duration),
     )
     .await;
+    let redis = ultra_domain::redis_conn::connect(&redis_url()).await.expect("redis");
+    let queue = QueueClient::new(redis, format!("{}writes:", world.prefix));
     let writes = measure(
         &watched,
-        "a payment's writes alone (its database floor)",
+        "a payment's writes and push alone",
         report,
-        payment_writes(floor_pool.clone(), duration),
+        payment_writes(Opener::new(floor_pool.clone(), queue), duration),
     )
     .await;
     drop(floor_pool);
     report.ratio("POST payments / database floor", create.rate() / floor.rate(), "at least 0.25");
-    report.ratio("a payment's writes alone / database floor", writes.rate() / floor.rate(), "");
-    report.ratio("POST payments / a payment's writes alone", create.rate() / writes.rate(), "");
+    report.ratio("a payment's writes and push alone / database floor", writes.rate() / floor.rate(), "");
+    report.ratio("POST payments / a payment's writes and push alone", create.rate() / writes.rate(), "");
     report.ratio("POST payments / HTTP floor", create.rate() / http.rate(), "");
     report.ratio("GET payment / HTTP floor", read.rate() / http.rate(), "");
 }
 
-/// 64 clients writing what `POST payments` without an `Idempotency-Key` writes, through the
-/// same code (the payment, its collect job and its audit entry, all or none), with no HTTP, no
-/// authentication and no Redis: what a payment costs the database, and so the most the API
-/// could reach.
-async fn payment_writes(db: DatabaseConnection, duration: Duration) -> Summary {
+/// 64 clients opening payments as `POST payments` without an `Idempotency-Key` does, through
+/// the same code (the payment, its collect job and its audit entry, all or none, written
+/// together with other clients' and their jobs pushed together), with no HTTP, no
+/// authentication and no rate limit: the most the API could reach.
+async fn payment_writes(opener: Opener, duration: Duration) -> Summary {
     closed_loop(CLIENTS, duration, u64::MAX, move |n| {
-        let db = db.clone();
+        let opener = opener.clone();
         async move {
             let new = NewPayment {
                 id: NewPayment::new_id(),
@@ -138,7 +144,7 @@ async fn payment_writes(db: DatabaseConnection, duration: Duration) -> Summary {
                 expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
             };
             let actor = Actor { user_id: Some("usr_bench".to_owned()), ..Actor::default() };
-            open(&db, new, &actor, Map::new()).await.is_ok()
+            opener.open(Opening { new, actor, details: Map::new() }).await.is_ok()
         }
     })
     .await

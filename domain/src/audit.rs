@@ -26,10 +26,15 @@ pub async fn record(db: &impl ConnectionTrait, actor: &Actor, event: AuditEvent<
     Ok(())
 }
 
-/// The row [`record`] writes, for a caller that writes it together with others
+/// The insert [`record`] runs, for a caller that writes it together with others
 /// ([`crate::db::insert_all`]).
 pub fn entry(actor: &Actor, event: AuditEvent<'_>) -> InsertStatement {
-    audit_logs::Entity::insert(audit_logs::ActiveModel {
+    audit_logs::Entity::insert(row(actor, event)).into_query().to_owned()
+}
+
+/// The row itself, for a caller that writes many in one insert.
+pub fn row(actor: &Actor, event: AuditEvent<'_>) -> audit_logs::ActiveModel {
+    audit_logs::ActiveModel {
         id: Set(ids::new_id("aud")),
         action: Set(event.action.to_owned()),
         entity_type: Set(event.entity_type.to_owned()),
@@ -39,7 +44,5 @@ pub fn entry(actor: &Actor, event: AuditEvent<'_>) -> InsertStatement {
         request_id: Set(actor.request_id.clone()),
         details: Set(event.details),
         created_at: Set(Utc::now()),
-    })
-    .into_query()
-    .to_owned()
+    }
 }

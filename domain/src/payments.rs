@@ -21,6 +21,7 @@ use crate::{
 };
 
 /// A payment to collect, validated by the surface that takes it.
+#[derive(Clone)]
 pub struct NewPayment {
     pub id: String,
     pub merchant_id: String,

@@ -2,11 +2,9 @@
 //!
 //! A handler's effect and its job's completion commit together, so that of two deliveries of
 //! one job exactly one applies its effect. Committing each job on its own would cost every job
-//! a `BEGIN`, a conditional update and a `COMMIT` (with its WAL flush). Instead, the
-//! completions wanted while a group is being committed go together in the next: one
-//! transaction claims the group's job rows, runs the effects one after another, records every
-//! completion in one statement and commits once. No group waits to fill, so a lone job is
-//! committed at once.
+//! a `BEGIN`, a conditional update and a `COMMIT` (with its WAL flush). Instead completions are
+//! committed in groups ([`crate::batches`]): one transaction claims the group's job rows, runs
+//! the effects one after another, records every completion in one statement and commits once.
 //!
 //! An effect that fails must leave nothing behind, yet guarding each with a savepoint would
 //! cost every job another round trip. So a group first runs bare; if one of its effects fails,
@@ -14,7 +12,7 @@
 //! time each behind its own savepoint. An effect may therefore run twice, and is written so
 //! that it can ([`JobContext::finish`](crate::JobContext::finish)).
 
-use std::{collections::HashSet, future::Future, pin::Pin, sync::Arc};
+use std::{collections::HashSet, future::Future, pin::Pin};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -22,10 +20,10 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, UpdateMany, sea_query::Expr,
 };
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use ultra_entity::jobs::{self, JobStatus};
 
-use crate::{QueueClient, job::JobError};
+use crate::{QueueClient, batches, job::JobError};
 
 /// A handler's database change, run in the transaction that records its job's completion; it
 /// returns the job's result. It may be called again after a rolled-back run.
@@ -104,13 +102,11 @@ impl Completions {
     /// Starts the tasks that commit for every clone, and announce what they committed on
     /// `queue`.
     pub fn new(db: DatabaseConnection, queue: QueueClient) -> Self {
-        let (requests, pending) = mpsc::unbounded_channel();
-        let pending = Arc::new(Mutex::new(pending));
         let committers =
             if db.get_database_backend() == DbBackend::Postgres { POSTGRES_COMMITTERS } else { 1 };
-        for _ in 0..committers {
-            tokio::spawn(commit_groups(db.clone(), queue.clone(), Arc::clone(&pending)));
-        }
+        let requests = batches::serve(committers, MAX_GROUP, move |group| {
+            commit_group(db.clone(), queue.clone(), group)
+        });
         Self { requests }
     }
 
@@ -125,43 +121,30 @@ impl Completions {
     }
 }
 
-/// Takes every request waiting (up to a group), commits them, answers each, and announces the
-/// jobs completed.
-async fn commit_groups(
-    db: DatabaseConnection,
-    queue: QueueClient,
-    pending: Arc<Mutex<mpsc::UnboundedReceiver<Request>>>,
-) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    loop {
-        if pending.lock().await.recv_many(&mut group, MAX_GROUP).await == 0 {
-            return;
-        }
-        metrics::histogram!("job_completion_group_size").record(group.len() as f64);
-        let (work, replies): (Vec<_>, Vec<_>) = group
-            .drain(..)
-            .map(|Request { completion, effect, reply }| ((completion, effect), reply))
-            .unzip();
-        match commit(&db, &work).await {
-            Ok(outcomes) => {
-                let completed: Vec<String> = work
-                    .iter()
-                    .zip(&outcomes)
-                    .filter(|(_, outcome)| outcome.is_ok())
-                    .map(|((completion, _), _)| completion.job_id.clone())
-                    .collect();
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
-                if !completed.is_empty() {
-                    queue.announce_done(&completed).await;
-                }
+/// Commits a group, answers each of its requests, and announces the jobs completed.
+async fn commit_group(db: DatabaseConnection, queue: QueueClient, group: Vec<Request>) {
+    metrics::histogram!("job_completion_group_size").record(group.len() as f64);
+    let (work, replies): (Vec<_>, Vec<_>) =
+        group.into_iter().map(|Request { completion, effect, reply }| ((completion, effect), reply)).unzip();
+    match commit(&db, &work).await {
+        Ok(outcomes) => {
+            let completed: Vec<String> = work
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, outcome)| outcome.is_ok())
+                .map(|((completion, _), _)| completion.job_id.clone())
+                .collect();
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(outcome);
             }
-            Err(err) => {
-                let message = format!("database: {err}");
-                for reply in replies {
-                    let _ = reply.send(Err(JobError::Transient(message.clone())));
-                }
+            if !completed.is_empty() {
+                queue.announce_done(&completed).await;
+            }
+        }
+        Err(err) => {
+            let message = format!("database: {err}");
+            for reply in replies {
+                let _ = reply.send(Err(JobError::Transient(message.clone())));
             }
         }
     }

@@ -108,7 +108,8 @@ pub async fn enqueue_now<J: Job>(
 /// Writes the job row in `db` (normally the caller's transaction).
 pub async fn enqueue<J: Job>(db: &impl ConnectionTrait, new: NewJob<'_, J>) -> Result<Enqueued, DbErr> {
     let unique_key = new.unique_key.clone();
-    let (enqueued, mut insert) = prepare(new)?;
+    let enqueued = prepare(new)?;
+    let mut insert = insert_rows([&enqueued]);
     insert.on_conflict(OnConflict::column(jobs::Column::UniqueKey).do_nothing().to_owned());
     if db.execute(&insert).await?.rows_affected() == 0 {
         let existing = jobs::Entity::find()
@@ -121,11 +122,9 @@ pub async fn enqueue<J: Job>(db: &impl ConnectionTrait, new: NewJob<'_, J>) -> R
     Ok(enqueued)
 }
 
-/// The job's row and its insert, for a caller that writes it together with its own rows
-/// ([`ultra_domain::db::insert_all`]). Only for a job whose unique key is new, such as one that
-/// names a row written in the same statement: the insert has no conflict clause, so a key that
-/// exists fails the statement instead of being skipped.
-pub fn prepare<J: Job>(new: NewJob<'_, J>) -> Result<(Enqueued, InsertStatement), DbErr> {
+/// The job's row, not yet written: [`insert_rows`] writes it, with a caller's own rows
+/// ([`ultra_domain::db::insert_all`]).
+pub fn prepare<J: Job>(new: NewJob<'_, J>) -> Result<Enqueued, DbErr> {
     let now = Utc::now();
     let id = ulid::Ulid::new().to_string();
     let push_id = ulid::Ulid::new().to_string();
@@ -157,8 +156,16 @@ pub fn prepare<J: Job>(new: NewJob<'_, J>) -> Result<(Enqueued, InsertStatement)
         resource_type,
         resource_id,
     };
-    let insert =
-        jobs::Entity::insert(jobs::ActiveModel::from(job.clone()).reset_all()).into_query().to_owned();
     let push = Push { queue: J::QUEUE.to_owned(), push_id, job_id: id, run_at };
-    Ok((Enqueued { job, push: Some(push) }, insert))
+    Ok(Enqueued { job, push: Some(push) })
+}
+
+/// One insert of the rows of jobs [`prepare`]d. It has no conflict clause, so it is only for
+/// jobs whose unique keys are new, such as ones that name rows written in the same statement:
+/// a key that exists fails the statement instead of being skipped.
+pub fn insert_rows<'a>(enqueued: impl IntoIterator<Item = &'a Enqueued>) -> InsertStatement {
+    jobs::Entity::insert_many(
+        enqueued.into_iter().map(|e| jobs::ActiveModel::from(e.job.clone()).reset_all()),
+    )
+    .into_query()
 }

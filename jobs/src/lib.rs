@@ -6,6 +6,7 @@
 //! queue. A handler records the job's completion in the same transaction as its effect, guarded
 //! by the id of the push it was started from, so a duplicate or stale delivery changes nothing.
 
+mod batches;
 mod completions;
 pub mod enqueue;
 mod env;

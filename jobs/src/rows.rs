@@ -1,13 +1,13 @@
-//! Job rows, many at a time. Every delivery a worker runs starts by reading its job's row; under
-//! load, the reads wanted while one query is in flight go together in the next, so a busy
-//! worker pays a round trip per batch instead of per job. No batch waits to fill, so a lone job
-//! costs no latency.
+//! Job rows, many at a time: every delivery a worker runs starts by reading its job's row, and
+//! the reads are served in batches ([`crate::batches`]), one query each.
 
 use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::{mpsc, oneshot};
 use ultra_entity::jobs;
+
+use crate::batches;
 
 type Reply = oneshot::Sender<Result<Option<jobs::Model>, String>>;
 
@@ -22,9 +22,7 @@ pub struct RowReader {
 impl RowReader {
     /// Starts the task that reads for every clone of the reader.
     pub fn new(db: DatabaseConnection) -> Self {
-        let (requests, pending) = mpsc::unbounded_channel();
-        tokio::spawn(read_batches(db, pending));
-        Self { requests }
+        Self { requests: batches::serve(1, MAX_BATCH, move |batch| read_batch(db.clone(), batch)) }
     }
 
     /// The job row `id`, or `None` if there is no such job.
@@ -40,25 +38,21 @@ impl RowReader {
     }
 }
 
-/// Waits for the first request, takes every other one already waiting, and answers them all
-/// from one query.
-async fn read_batches(db: DatabaseConnection, mut pending: mpsc::UnboundedReceiver<(String, Reply)>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
-        match jobs::Entity::find().filter(jobs::Column::Id.is_in(ids)).all(&db).await {
-            Ok(rows) => {
-                let mut rows: HashMap<String, jobs::Model> =
-                    rows.into_iter().map(|r| (r.id.clone(), r)).collect();
-                for (id, reply) in batch.drain(..) {
-                    let _ = reply.send(Ok(rows.remove(&id)));
-                }
+/// Answers a batch of reads from one query.
+async fn read_batch(db: DatabaseConnection, batch: Vec<(String, Reply)>) {
+    let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+    match jobs::Entity::find().filter(jobs::Column::Id.is_in(ids)).all(&db).await {
+        Ok(rows) => {
+            let mut rows: HashMap<String, jobs::Model> =
+                rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+            for (id, reply) in batch {
+                let _ = reply.send(Ok(rows.remove(&id)));
             }
-            Err(err) => {
-                let message = err.to_string();
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(message.clone()));
-                }
+        }
+        Err(err) => {
+            let message = err.to_string();
+            for (_, reply) in batch {
+                let _ = reply.send(Err(message.clone()));
             }
         }
     }

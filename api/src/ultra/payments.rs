@@ -21,8 +21,8 @@ use ultra_entity::{
     provider_configs as provider_config_rows,
 };
 use ultra_jobs::{
-    Enqueued, NewJob, enqueue_now,
-    kinds::payments::{CheckPayment, Trigger, open as open_payment},
+    NewJob, enqueue_now,
+    kinds::payments::{CheckPayment, Opening, Trigger, open as open_payment},
 };
 
 use super::{
@@ -232,8 +232,8 @@ pub(crate) async fn usable_provider(
     Ok(config)
 }
 
-fn accepted(payment: payment_rows::Model, enqueued: &Enqueued) -> Reply<PaymentAccepted, 202> {
-    Reply::new(PaymentAccepted { payment: payment.into(), job: JobRef::from(&enqueued.job) })
+fn accepted(payment: payment_rows::Model, job: &jobs::Model) -> Reply<PaymentAccepted, 202> {
+    Reply::new(PaymentAccepted { payment: payment.into(), job: JobRef::from(job) })
 }
 
 pub(crate) fn validated_metadata(metadata: Option<Value>) -> ApiResult<Option<Value>> {
@@ -303,20 +303,18 @@ impl PaymentsApi {
             expires_at: Utc::now() + expiry,
         };
         let actor = actor(req, Some(&principal.user.id));
-        let outbox = PendingPush::default();
-        let reply = match idempotency_key.0.as_deref() {
-            // The payment's writes are all or none on their own (`open`), one statement on
-            // PostgreSQL; a transaction around them would cost two round trips and add nothing
-            // unless a key's response must be stored with them.
+        let (reply, job) = match idempotency_key.0.as_deref() {
+            // The payment's writes are all or none on their own, one statement on PostgreSQL,
+            // and written together with other requests' (`Opener`); a transaction of its own
+            // would add nothing unless a key's response must be stored with them.
             None => {
-                let (payment, enqueued) = open_payment(&state.db, new, &actor, Map::new()).await?;
-                let reply = accepted(payment, &enqueued);
-                outbox.hold(enqueued);
-                reply
+                let (payment, job) = state.opener.open(Opening { new, actor, details: Map::new() }).await?;
+                (accepted(payment, &job), Some(job))
             }
             Some(key) => {
+                let outbox = PendingPush::default();
                 let pending_push = outbox.clone();
-                idempotency::run(
+                let reply = idempotency::run(
                     &state,
                     Idempotent {
                         scope: &principal.user.id,
@@ -327,16 +325,17 @@ impl PaymentsApi {
                     move |txn| {
                         Box::pin(async move {
                             let (payment, enqueued) = open_payment(txn, new, &actor, Map::new()).await?;
-                            let reply = accepted(payment, &enqueued);
+                            let reply = accepted(payment, &enqueued.job);
                             pending_push.hold(enqueued);
                             Ok(reply)
                         })
                     },
                 )
-                .await?
+                .await?;
+                (reply, outbox.dispatch(&state.queue).await)
             }
         };
-        let Some(job) = outbox.dispatch(&state.queue).await else {
+        let Some(job) = job else {
             return Ok(reply);
         };
         match preferred_wait(prefer.0.as_deref()) {

@@ -7,17 +7,19 @@
 
 use chrono::{Duration as TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
 use ultra_domain::{
     DomainError,
     audit::{self, Actor, AuditEvent},
     db, payments,
 };
 use ultra_entity::{
+    audit_logs, jobs,
     payments::{self as payment_rows, PaymentStatus},
     provider_configs::ProviderMode,
 };
@@ -28,44 +30,145 @@ use super::{
     poll_delay,
 };
 use crate::{
-    enqueue::{Enqueued, NewJob, prepare},
+    QueueClient, batches,
+    enqueue::{Enqueued, NewJob, dispatch_all, insert_rows, prepare},
     job::{Completed, Job, JobContext, JobError, Outbox},
 };
 
-/// Writes a pending payment, the job that collects it and its `payment.created` audit entry
-/// (with `details` besides the provider and amount), all or none, in the caller's transaction
-/// or, given a connection, on their own ([`db::insert_all`]); the caller dispatches the job
-/// once they have committed. Every surface that takes payments starts them here.
+/// A payment to open, and who opens it: `details` go into its `payment.created` audit entry
+/// besides the provider and amount.
+#[derive(Clone)]
+pub struct Opening {
+    pub new: payments::NewPayment,
+    pub actor: Actor,
+    pub details: Map<String, Value>,
+}
+
+/// Writes a pending payment, the job that collects it and its `payment.created` audit entry,
+/// all or none, in the caller's transaction or, given a connection, on their own; the caller
+/// dispatches the job once they have committed. Every surface that takes payments starts them
+/// here or through an [`Opener`].
 pub async fn open(
     db: &(impl ConnectionTrait + TransactionTrait),
     new: payments::NewPayment,
     actor: &Actor,
     details: Map<String, Value>,
 ) -> Result<(payment_rows::Model, Enqueued), DomainError> {
-    let (enqueued, job) = prepare(
-        NewJob::new(&CollectPayment { payment_id: new.id.clone() })
-            .owner(new.merchant_id.clone())
-            .resource("payments", new.id.clone())
-            .unique_key(format!("payment:{}:collect", new.id)),
-    )?;
-    let payment = payments::pending(new, &enqueued.job.id);
-    let mut details = details;
-    details.insert("provider".to_owned(), payment.provider.clone().into());
-    details.insert("amountMinor".to_owned(), payment.amount_minor.into());
-    let audit = audit::entry(
-        actor,
-        AuditEvent {
-            action: "payment.created",
-            entity_type: "payment",
-            entity_id: Some(&payment.id),
-            details: Some(Value::Object(details)),
-        },
-    );
-    let row = payment_rows::Entity::insert(payment_rows::ActiveModel::from(payment.clone()).reset_all())
-        .into_query()
-        .to_owned();
-    db::insert_all(db, &[job, row, audit]).await?;
-    Ok((payment, enqueued))
+    let mut opened = open_all(db, vec![Opening { new, actor: actor.clone(), details }]).await?;
+    Ok(opened.pop().expect("one payment opened"))
+}
+
+/// [`open`] for many payments at once: one insert per table, and on PostgreSQL one statement
+/// for all three ([`db::insert_all`]).
+async fn open_all(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    openings: Vec<Opening>,
+) -> Result<Vec<(payment_rows::Model, Enqueued)>, DomainError> {
+    let mut opened = Vec::with_capacity(openings.len());
+    let (mut rows, mut entries) = (Vec::with_capacity(openings.len()), Vec::with_capacity(openings.len()));
+    for Opening { new, actor, mut details } in openings {
+        let enqueued = prepare(
+            NewJob::new(&CollectPayment { payment_id: new.id.clone() })
+                .owner(new.merchant_id.clone())
+                .resource("payments", new.id.clone())
+                .unique_key(format!("payment:{}:collect", new.id)),
+        )?;
+        let payment = payments::pending(new, &enqueued.job.id);
+        details.insert("provider".to_owned(), payment.provider.clone().into());
+        details.insert("amountMinor".to_owned(), payment.amount_minor.into());
+        entries.push(audit::row(
+            &actor,
+            AuditEvent {
+                action: "payment.created",
+                entity_type: "payment",
+                entity_id: Some(&payment.id),
+                details: Some(Value::Object(details)),
+            },
+        ));
+        rows.push(payment_rows::ActiveModel::from(payment.clone()).reset_all());
+        opened.push((payment, enqueued));
+    }
+    if opened.is_empty() {
+        return Ok(opened);
+    }
+    let inserts = [
+        insert_rows(opened.iter().map(|(_, enqueued)| enqueued)),
+        payment_rows::Entity::insert_many(rows).into_query(),
+        audit_logs::Entity::insert_many(entries).into_query(),
+    ];
+    db::insert_all(db, &inserts).await?;
+    Ok(opened)
+}
+
+/// Most payments one [`Opener`] batch writes.
+const MAX_OPENINGS: usize = 64;
+
+/// How many batches an [`Opener`] writes at once on PostgreSQL; SQLite takes one writer.
+const POSTGRES_OPENERS: usize = 4;
+
+type Opened = Result<(payment_rows::Model, jobs::Model), DomainError>;
+
+/// Opens payments that stand alone (no transaction of the caller's), many at a time: the
+/// payments wanted while a batch is being written go together in the next
+/// ([`crate::batches`]), in one statement, and their jobs in one push. Busy, the API pays a
+/// round trip, a commit and a push per batch rather than per payment.
+#[derive(Clone)]
+pub struct Opener {
+    requests: mpsc::UnboundedSender<(Opening, oneshot::Sender<Opened>)>,
+}
+
+impl Opener {
+    pub fn new(db: DatabaseConnection, queue: QueueClient) -> Self {
+        let openers = if db.get_database_backend() == DbBackend::Postgres { POSTGRES_OPENERS } else { 1 };
+        let requests =
+            batches::serve(openers, MAX_OPENINGS, move |batch| open_batch(db.clone(), queue.clone(), batch));
+        Self { requests }
+    }
+
+    /// Writes the payment, its collect job and its audit entry, all or none, and pushes the job.
+    pub async fn open(&self, opening: Opening) -> Opened {
+        let stopped = || DomainError::Internal("the payment opener has stopped".to_owned());
+        let (reply, answer) = oneshot::channel();
+        self.requests.send((opening, reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Writes a batch and pushes its jobs. If the batch cannot be written, each payment is tried
+/// on its own, so that one that cannot be (its merchant just deleted, say) fails alone.
+async fn open_batch(
+    db: DatabaseConnection,
+    queue: QueueClient,
+    batch: Vec<(Opening, oneshot::Sender<Opened>)>,
+) {
+    let (openings, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    let alone = (openings.len() > 1).then(|| openings.clone());
+    let outcomes = match (open_all(&db, openings).await, alone) {
+        (Ok(opened), _) => opened.into_iter().map(Ok).collect(),
+        (Err(err), None) => vec![Err(err)],
+        (Err(_), Some(openings)) => {
+            let mut outcomes = Vec::with_capacity(openings.len());
+            for opening in openings {
+                outcomes.push(open_all(&db, vec![opening]).await.map(|mut opened| opened.remove(0)));
+            }
+            outcomes
+        }
+    };
+    let mut pushes = Vec::new();
+    let mut answers = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Ok((payment, enqueued)) => {
+                answers.push(Ok((payment, enqueued.job.clone())));
+                pushes.push(enqueued);
+            }
+            Err(err) => answers.push(Err(err)),
+        }
+    }
+    dispatch_all(&queue, &pushes).await;
+    for (reply, answer) in replies.into_iter().zip(answers) {
+        let _ = reply.send(answer);
+    }
 }
 
 /// Starts collecting a pending payment: asks the provider to charge the customer, or, when an
