@@ -159,6 +159,7 @@ async fn commit(
 ) -> Result<Vec<Outcome>, DbErr> {
     match run(db, work, None).await? {
         Run::Committed(outcomes) => Ok(outcomes),
+        Run::Failed(_, err) if work.len() == 1 => Ok(vec![Err(err)]),
         Run::Failed(index, err) => {
             metrics::counter!("job_completion_groups_rerun_total").increment(1);
             let Run::Committed(mut outcomes) = run(db, work, Some(index)).await? else {
@@ -190,9 +191,13 @@ async fn run(
     let matching =
         effectful.fold(Condition::any(), |any, (_, (completion, _))| any.add(completion.current()));
     if matching.is_empty() && db.get_database_backend() == DbBackend::Postgres {
-        // No effect to run: the one statement that records the group is atomic on its own.
-        let results: Vec<_> =
-            work.iter().map(|(completion, _)| (completion, completion.result.clone())).collect();
+        // No effect to run: the one statement that records the group's other completions is
+        // atomic on its own. (The failed effect's completion is not among them.)
+        let results: Vec<_> = work
+            .iter()
+            .filter(|(_, effect)| effect.is_none())
+            .map(|(completion, _)| (completion, completion.result.clone()))
+            .collect();
         let recorded = record(db, &results).await?;
         return Ok(Run::Committed(refusing_unrecorded(
             work,

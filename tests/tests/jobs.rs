@@ -347,6 +347,11 @@ async fn an_effect_that_fails_is_undone_alone_and_the_jobs_committed_with_it_kee
     );
     assert!(grouped > groups, "completions were committed together ({grouped} in {groups} groups)");
     assert!(worker.metric("job_completion_groups_rerun_total", &[]).await >= 1.0, "a group ran again");
+
+    // Alone in its group, too, a failed effect leaves nothing and completes nothing.
+    let lone = jobs.enqueue_probe(&probe(0, ProbeOutcome::FailAfterWrite), None, None).await;
+    assert_eq!(jobs.finished(&lone, Duration::from_secs(15)).await.status, JobStatus::Failed);
+    assert!(!jobs.probe_effects().await.contains_key(&lone));
 }
 
 #[tokio::test]
