@@ -11,11 +11,6 @@ use clap::Parser;
 
 use crate::settings::{Cli, Command, UsersCommand};
 
-/// Every process allocates for each request, job and message it handles; mimalloc's per-thread
-/// free lists cost a fraction of glibc's arenas there (bench/README.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -14,11 +14,6 @@ mod world;
 
 use clap::{Parser, Subcommand};
 
-/// The same allocator as Ultra's own processes, so that the baselines this process runs are
-/// measured on equal terms.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(about = "Ultra's benchmarks (bench/README.md)")]
 struct Cli {
