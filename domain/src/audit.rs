@@ -1,7 +1,7 @@
 //! The audit trail: every mutation writes a row, in the same transaction as the mutation.
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, EntityTrait, QueryTrait, Set, sea_query::InsertStatement};
+use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use ultra_entity::audit_logs;
 
 use crate::{DomainResult, ids};
@@ -22,17 +22,11 @@ pub struct AuditEvent<'a> {
 }
 
 pub async fn record(db: &impl ConnectionTrait, actor: &Actor, event: AuditEvent<'_>) -> DomainResult<()> {
-    db.execute(&entry(actor, event)).await?;
+    audit_logs::Entity::insert(row(actor, event)).exec_without_returning(db).await?;
     Ok(())
 }
 
-/// The insert [`record`] runs, for a caller that writes it together with others
-/// ([`crate::db::insert_all`]).
-pub fn entry(actor: &Actor, event: AuditEvent<'_>) -> InsertStatement {
-    audit_logs::Entity::insert(row(actor, event)).into_query().to_owned()
-}
-
-/// The row itself, for a caller that writes many in one insert.
+/// The row [`record`] writes, for a caller that writes many in one insert.
 pub fn row(actor: &Actor, event: AuditEvent<'_>) -> audit_logs::ActiveModel {
     audit_logs::ActiveModel {
         id: Set(ids::new_id("aud")),

@@ -6,7 +6,14 @@
 
 use std::{future::Future, sync::Arc};
 
+use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{Mutex, mpsc};
+
+/// How many batches that write may be in flight at once against `db`: on PostgreSQL, while one
+/// waits on a round trip another runs; SQLite takes one writer at a time.
+pub fn writers(db: &DatabaseConnection) -> usize {
+    if db.get_database_backend() == DbBackend::Postgres { 4 } else { 1 }
+}
 
 /// Starts `tasks` tasks that each take the requests waiting (at least one, at most `max`) and
 /// hand them to `serve`, and returns where to send requests. The tasks end when every sender

@@ -40,10 +40,6 @@ pub type Effect = Box<
 /// snapshot taken anywhere slows down.
 const MAX_GROUP: usize = 32;
 
-/// How many groups a worker commits at once on PostgreSQL: while one waits on a round trip,
-/// another runs. SQLite takes one writer at a time, so there it is one.
-const POSTGRES_COMMITTERS: usize = 4;
-
 /// A run's success, to be recorded on its job row: the status, the attempt count and log, the
 /// result and the times. It is recorded only for the run that owns the job's current push and
 /// while the job is not finished, so of two concurrent deliveries exactly one records it.
@@ -102,9 +98,7 @@ impl Completions {
     /// Starts the tasks that commit for every clone, and announce what they committed on
     /// `queue`.
     pub fn new(db: DatabaseConnection, queue: QueueClient) -> Self {
-        let committers =
-            if db.get_database_backend() == DbBackend::Postgres { POSTGRES_COMMITTERS } else { 1 };
-        let requests = batches::serve(committers, MAX_GROUP, move |group| {
+        let requests = batches::serve(batches::writers(&db), MAX_GROUP, move |group| {
             commit_group(db.clone(), queue.clone(), group)
         });
         Self { requests }
@@ -225,20 +219,20 @@ async fn run(
         }
         // Savepoints are never released: the commit releases them all, and a failed effect
         // rolls back to its own, which only ever follows those of effects that succeeded.
-        let savepoint = format!("effect_{index}");
-        if failed.is_some() {
+        let savepoint = failed.map(|_| format!("effect_{index}"));
+        if let Some(savepoint) = &savepoint {
             txn.execute_unprepared(&format!("SAVEPOINT {savepoint}")).await?;
         }
-        match effect(&txn).await {
-            Ok(result) => {
+        match (effect(&txn).await, savepoint) {
+            (Ok(result), _) => {
                 outcomes.push(Ok(()));
                 results.push((completion, result));
             }
-            Err(err) if failed.is_some() => {
+            (Err(err), Some(savepoint)) => {
                 txn.execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {savepoint}")).await?;
                 outcomes.push(Err(err));
             }
-            Err(err) => {
+            (Err(err), None) => {
                 txn.rollback().await?;
                 return Ok(Run::Failed(index, err));
             }

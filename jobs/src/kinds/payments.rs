@@ -7,8 +7,8 @@
 
 use chrono::{Duration as TimeDelta, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -105,9 +105,6 @@ async fn open_all(
 /// half, and batches of 16 wrote as fast.
 const MAX_OPENINGS: usize = 16;
 
-/// How many batches an [`Opener`] writes at once on PostgreSQL; SQLite takes one writer.
-const POSTGRES_OPENERS: usize = 4;
-
 type Opened = Result<(payment_rows::Model, jobs::Model), DomainError>;
 
 /// Opens payments that stand alone (no transaction of the caller's), many at a time: the
@@ -121,9 +118,9 @@ pub struct Opener {
 
 impl Opener {
     pub fn new(db: DatabaseConnection, queue: QueueClient) -> Self {
-        let openers = if db.get_database_backend() == DbBackend::Postgres { POSTGRES_OPENERS } else { 1 };
-        let requests =
-            batches::serve(openers, MAX_OPENINGS, move |batch| open_batch(db.clone(), queue.clone(), batch));
+        let requests = batches::serve(batches::writers(&db), MAX_OPENINGS, move |batch| {
+            open_batch(db.clone(), queue.clone(), batch)
+        });
         Self { requests }
     }
 
@@ -137,7 +134,7 @@ impl Opener {
 }
 
 /// Writes a batch and pushes its jobs. If the batch cannot be written, each payment is tried
-/// on its own, so that one that cannot be (its merchant just deleted, say) fails alone.
+/// on its own, so that one that cannot be written fails alone rather than with its batch.
 async fn open_batch(
     db: DatabaseConnection,
     queue: QueueClient,
@@ -150,8 +147,8 @@ async fn open_batch(
         (Err(err), None) => vec![Err(err)],
         (Err(_), Some(openings)) => {
             let mut outcomes = Vec::with_capacity(openings.len());
-            for opening in openings {
-                outcomes.push(open_all(&db, vec![opening]).await.map(|mut opened| opened.remove(0)));
+            for Opening { new, actor, details } in openings {
+                outcomes.push(open(&db, new, &actor, details).await);
             }
             outcomes
         }
