@@ -42,6 +42,7 @@ use crate::{
         payments::PaymentsApi,
         platform::PlatformApi,
         providers::{AdminProvidersApi, MerchantProvidersApi},
+        reconciliation::ReconciliationApi,
         refunds::RefundsApi,
         subscription_export::SubscriptionExportApi,
         subscriptions::SubscriptionsApi,
@@ -71,8 +72,16 @@ type Apis = (
 type MarketingApis = (MarketingApi, AdminMarketingApi);
 
 /// The platform's administration, one element of [`Apis`].
-type AdminApis =
-    (AdminAuthApi, AdminUsersApi, AdminProvidersApi, AuditLogsApi, AdminTokensApi, AdminConfigApi, TiersApi);
+type AdminApis = (
+    AdminAuthApi,
+    AdminUsersApi,
+    AdminProvidersApi,
+    AuditLogsApi,
+    AdminTokensApi,
+    AdminConfigApi,
+    TiersApi,
+    ReconciliationApi,
+);
 
 /// Payments and what is built on them (refunds, exports, payment links, subscriptions), one
 /// element of [`Apis`].
@@ -106,6 +115,7 @@ fn service(server_url: &str) -> OpenApiService<Apis, ()> {
                 AdminTokensApi,
                 AdminConfigApi,
                 TiersApi,
+                ReconciliationApi,
             ),
             JobsApi,
             MerchantProvidersApi,

@@ -153,6 +153,8 @@ pub struct PaymentCounts {
     pub refunding: i64,
     pub refunded: i64,
     pub expired: i64,
+    /// Held for reconciliation: no outcome yet, like `pending`.
+    pub unknown: i64,
 }
 
 impl PaymentCounts {
@@ -165,12 +167,13 @@ impl PaymentCounts {
             PaymentStatus::Refunding => &mut self.refunding,
             PaymentStatus::Refunded => &mut self.refunded,
             PaymentStatus::Expired => &mut self.expired,
+            PaymentStatus::Unknown => &mut self.unknown,
         };
         *slot += count;
     }
 
     pub fn total(&self) -> i64 {
-        self.pending + self.finished()
+        self.pending + self.unknown + self.finished()
     }
 
     /// Payments whose money was collected: `completed`, and `refunding` and `refunded`, which
@@ -179,7 +182,7 @@ impl PaymentCounts {
         self.completed + self.refunding + self.refunded
     }
 
-    /// Payments with an outcome: every status but `pending`.
+    /// Payments with an outcome: every status but `pending` and `unknown`.
     pub fn finished(&self) -> i64 {
         self.succeeded() + self.failed + self.cancelled + self.expired
     }

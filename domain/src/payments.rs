@@ -83,15 +83,24 @@ pub fn pending(new: NewPayment, job_id: &str) -> payments::Model {
 }
 
 /// The seed's statuses and the only moves between them: a pending payment ends completed,
-/// failed, cancelled or expired; a completed one can be refunded, through `refunding`.
+/// failed, cancelled or expired; a completed one can be refunded, through `refunding`. A
+/// pending payment whose collection may have reached the provider, but whose outcome the
+/// provider cannot tell, becomes `unknown`; only the provider's word (a status query, or an
+/// operator who asked the provider) moves it on.
 pub fn can_transition(from: PaymentStatus, to: PaymentStatus) -> bool {
     use PaymentStatus::*;
     matches!(
         (from, to),
-        (Pending, Completed | Failed | Cancelled | Expired)
+        (Pending, Completed | Failed | Cancelled | Expired | Unknown)
+            | (Unknown, Completed | Failed | Expired)
             | (Completed, Refunding | Refunded)
             | (Refunding, Refunded | Completed)
     )
+}
+
+/// Statuses a status query may still move: the provider's answer settles both.
+pub fn awaits_provider(status: PaymentStatus) -> bool {
+    matches!(status, PaymentStatus::Pending | PaymentStatus::Unknown)
 }
 
 /// What events and webhooks carry about a payment.
@@ -122,6 +131,7 @@ async fn transition(
     provider_transaction_id: Option<String>,
     failure_reason: Option<String>,
     now: DateTime<Utc>,
+    unsent_only: bool,
 ) -> DomainResult<Option<payments::Model>> {
     if !can_transition(payment.status, to) {
         return Err(DomainError::Conflict {
@@ -141,11 +151,13 @@ async fn transition(
     if let Some(reason) = &failure_reason {
         update = update.col_expr(payments::Column::FailureReason, Expr::value(reason.clone()));
     }
-    let changed = update
+    let mut update = update
         .filter(payments::Column::Id.eq(&payment.id))
-        .filter(payments::Column::Status.eq(payment.status))
-        .exec(txn)
-        .await?;
+        .filter(payments::Column::Status.eq(payment.status));
+    if unsent_only {
+        update = update.filter(payments::Column::InitiatedAt.is_null());
+    }
+    let changed = update.exec(txn).await?;
     if changed.rows_affected == 0 {
         return Ok(None);
     }
@@ -160,7 +172,8 @@ pub async fn complete(
     provider_transaction_id: Option<String>,
 ) -> DomainResult<Option<payments::Model>> {
     let Some(done) =
-        transition(txn, payment, PaymentStatus::Completed, provider_transaction_id, None, Utc::now()).await?
+        transition(txn, payment, PaymentStatus::Completed, provider_transaction_id, None, Utc::now(), false)
+            .await?
     else {
         return Ok(None);
     };
@@ -190,7 +203,30 @@ pub async fn end_unpaid(
     to: PaymentStatus,
     reason: &str,
 ) -> DomainResult<Option<payments::Model>> {
-    let Some(done) = transition(txn, payment, to, None, Some(reason.to_owned()), Utc::now()).await? else {
+    end(txn, payment, to, reason, false).await
+}
+
+/// [`end_unpaid`] for a payment never sent to the provider, which a worker may be sending at
+/// this moment: `None`, and nothing changes, if the worker marked it sent first.
+pub async fn end_unsent(
+    txn: &DatabaseTransaction,
+    payment: &payments::Model,
+    to: PaymentStatus,
+    reason: &str,
+) -> DomainResult<Option<payments::Model>> {
+    end(txn, payment, to, reason, true).await
+}
+
+async fn end(
+    txn: &DatabaseTransaction,
+    payment: &payments::Model,
+    to: PaymentStatus,
+    reason: &str,
+    unsent_only: bool,
+) -> DomainResult<Option<payments::Model>> {
+    let Some(done) =
+        transition(txn, payment, to, None, Some(reason.to_owned()), Utc::now(), unsent_only).await?
+    else {
         return Ok(None);
     };
     let event = match to {
@@ -202,6 +238,82 @@ pub async fn end_unpaid(
     payment_links::payment_ended(txn, &done).await?;
     subscriptions::payment_ended(txn, &done).await?;
     Ok(Some(done))
+}
+
+/// Holds a pending payment for reconciliation: the collection may have reached the provider,
+/// and the provider cannot say how it ended, so it is neither completed nor written off. Its
+/// payment link use and subscription claim stay held until it is resolved. Records
+/// `payment.unknown`.
+pub async fn mark_unknown(
+    txn: &DatabaseTransaction,
+    payment: &payments::Model,
+    reason: &str,
+) -> DomainResult<Option<payments::Model>> {
+    let Some(held) =
+        transition(txn, payment, PaymentStatus::Unknown, None, Some(reason.to_owned()), Utc::now(), false)
+            .await?
+    else {
+        return Ok(None);
+    };
+    record_outcome(txn, &held, "payment.unknown").await?;
+    Ok(Some(held))
+}
+
+/// What an operator learned from the provider about a payment in `unknown`.
+#[derive(Clone, Debug)]
+pub enum Resolution {
+    /// The provider collected the money: complete the payment and credit the merchant.
+    Paid { provider_transaction_id: Option<String> },
+    /// The provider has no collection, or it failed: the payment fails.
+    Unpaid,
+}
+
+/// Settles an `unknown` payment on an operator's word, audited under the operator with their
+/// note. A payment no longer `unknown` (a status query got there first) is a conflict.
+pub async fn resolve(
+    txn: &DatabaseTransaction,
+    payment: &payments::Model,
+    actor: &Actor,
+    resolution: Resolution,
+    note: &str,
+) -> DomainResult<payments::Model> {
+    if payment.status != PaymentStatus::Unknown {
+        return Err(DomainError::Conflict {
+            code: "payment_not_unknown",
+            message: format!("only an unknown payment can be resolved; this one is {:?}", payment.status)
+                .to_lowercase(),
+        });
+    }
+    let outcome = match &resolution {
+        Resolution::Paid { .. } => "paid",
+        Resolution::Unpaid => "unpaid",
+    };
+    let moved = match resolution {
+        Resolution::Paid { provider_transaction_id } => {
+            complete(txn, payment, provider_transaction_id).await?
+        }
+        Resolution::Unpaid => {
+            end_unpaid(txn, payment, PaymentStatus::Failed, &format!("resolved as unpaid: {note}")).await?
+        }
+    };
+    let Some(resolved) = moved else {
+        return Err(DomainError::Conflict {
+            code: "payment_not_unknown",
+            message: "the payment was settled while it was being resolved".to_owned(),
+        });
+    };
+    audit::record(
+        txn,
+        actor,
+        AuditEvent {
+            action: "payment.resolved",
+            entity_type: "payment",
+            entity_id: Some(&resolved.id),
+            details: Some(json!({ "outcome": outcome, "status": resolved.status, "note": note })),
+        },
+    )
+    .await?;
+    Ok(resolved)
 }
 
 async fn record_outcome(
@@ -246,5 +358,17 @@ mod tests {
         assert!(!can_transition(Expired, Completed));
         assert!(!can_transition(Refunded, Pending));
         assert!(!can_transition(Completed, Pending));
+    }
+
+    #[test]
+    fn an_unknown_payment_moves_only_on_the_providers_word() {
+        use PaymentStatus::*;
+        assert!(can_transition(Pending, Unknown));
+        assert!(can_transition(Unknown, Completed));
+        assert!(can_transition(Unknown, Failed));
+        assert!(!can_transition(Unknown, Cancelled));
+        assert!(!can_transition(Unknown, Pending));
+        assert!(!can_transition(Expired, Unknown));
+        assert!(awaits_provider(Unknown) && awaits_provider(Pending) && !awaits_provider(Expired));
     }
 }

@@ -3,7 +3,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::provider_configs::ProviderMode;
 
-/// The seed's seven payment statuses.
+/// The seed's seven payment statuses, and `unknown`: a collection that may have reached the
+/// provider but whose outcome the provider cannot tell us, held for reconciliation rather than
+/// written off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 #[serde(rename_all = "lowercase")]
@@ -22,6 +24,8 @@ pub enum PaymentStatus {
     Refunded,
     #[sea_orm(string_value = "expired")]
     Expired,
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

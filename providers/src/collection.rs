@@ -63,6 +63,24 @@ pub enum CollectionState {
     Expired,
 }
 
+/// What a provider can tell about a collection whose initiation answer (and the handle in it)
+/// was lost.
+#[derive(Debug)]
+pub enum Earlier {
+    /// The provider found it by our reference (Airtel).
+    Found(Initiated),
+    /// No collection the customer could have paid exists: the provider found nothing under our
+    /// reference, or its flow only reaches the customer through the answer we never got (an
+    /// Orange order whose payment page nobody was sent to).
+    Absent,
+    /// The provider can be asked only by sending the same reference again, which it refuses
+    /// as a duplicate if it has it (MVola).
+    AskByResending,
+    /// Nothing can ask: only the earlier request's callback can say (M-Pesa, where a second
+    /// STK push is a second charge).
+    Unknowable,
+}
+
 impl CollectionState {
     pub fn is_final(&self) -> bool {
         !matches!(self, Self::Pending)

@@ -31,7 +31,7 @@ use std::{sync::Arc, time::Duration};
 
 pub use airtel::Airtel;
 pub use bank::Bank;
-pub use collection::{Collect, Collection, CollectionState, Initiated, StatusQuery};
+pub use collection::{Collect, Collection, CollectionState, Earlier, Initiated, StatusQuery};
 pub use error::ProviderError;
 pub use funding::{Fund, FundingOrder, FundingState, VirtualAccount};
 pub use mpesa::Mpesa;
@@ -131,36 +131,38 @@ impl Adapter {
         }
     }
 
-    /// What became of an initiation whose answer was lost, for providers that can be asked by
-    /// our reference (Airtel); `None` when the provider has nothing, or can only be asked by
-    /// initiating again. M-Pesa can be neither asked nor safely asked again (a second STK push
-    /// is a second charge), so its answer is `Duplicate`: the earlier push's callback decides.
-    pub async fn find_earlier(
-        &self,
-        collection: &Collection<'_>,
-    ) -> Result<Option<Initiated>, ProviderError> {
-        if let Self::Mpesa(_) = self {
-            return Err(ProviderError::Duplicate(
-                "an earlier STK push may have reached the customer; its callback will name it".to_owned(),
-            ));
-        }
-        let Self::Airtel(airtel) = self else { return Ok(None) };
-        let query = StatusQuery {
-            handle: collection.reference,
-            reference: collection.reference,
-            data: &serde_json::Value::Null,
-            amount_minor: collection.amount_minor,
-            msisdn: collection.msisdn,
-        };
-        match airtel.status(&query).await {
-            Ok(state) => Ok(Some(Initiated {
-                handle: collection.reference.to_owned(),
-                data: serde_json::json!({}),
-                checkout_url: None,
-                state,
-            })),
-            Err(ProviderError::NotFound) => Ok(None),
-            Err(err) => Err(err),
+    /// What became of an initiation whose answer was lost ([`Earlier`]). Airtel is asked by our
+    /// reference, its `transaction.id` (its enquiry takes the id we chose). MVola's status and
+    /// details resources take only its own ids (`serverCorrelationId`, `transactionReference`),
+    /// so MVola can be asked only by sending the same `requestingOrganisationTransactionReference`
+    /// again. Daraja's STK query takes only its `CheckoutRequestID`, and a second push is a
+    /// second charge, so M-Pesa cannot be asked at all. Orange's customer pays only on the
+    /// `payment_url` of an answer, so an order whose answer was lost cannot have been paid.
+    pub async fn find_earlier(&self, collection: &Collection<'_>) -> Result<Earlier, ProviderError> {
+        match self {
+            Self::Airtel(airtel) => {
+                let query = StatusQuery {
+                    handle: collection.reference,
+                    reference: collection.reference,
+                    data: &serde_json::Value::Null,
+                    amount_minor: collection.amount_minor,
+                    msisdn: collection.msisdn,
+                };
+                match airtel.status(&query).await {
+                    Ok(state) => Ok(Earlier::Found(Initiated {
+                        handle: collection.reference.to_owned(),
+                        data: serde_json::json!({}),
+                        checkout_url: None,
+                        state,
+                    })),
+                    Err(ProviderError::NotFound) => Ok(Earlier::Absent),
+                    Err(err) => Err(err),
+                }
+            }
+            Self::Mvola(_) => Ok(Earlier::AskByResending),
+            Self::Mpesa(_) => Ok(Earlier::Unknowable),
+            Self::Simulation(_) | Self::Orange(_) => Ok(Earlier::Absent),
+            Self::Bank(_) | Self::Vtpass(_) | Self::Onepipe(_) => Err(self.cannot("take payments")),
         }
     }
 

@@ -216,7 +216,7 @@ async fn collect_payment(req: &Request, body: Body, app: &Arc<App>) -> Result<Re
         calls == 1
     };
     customer::prompt::<UssdPush>(app, &push.id);
-    if first_call && outcome == Outcome::StallsFirstInitiate {
+    if first_call && outcome.stalls_first_initiate() {
         tokio::time::sleep(app.config.stall).await;
     }
     Ok(success(json!({ "transaction": { "id": push.id, "status": "SUCCESS" } }), "SUCCESS", "DP00800001006"))

@@ -240,7 +240,7 @@ async fn create_transfer(req: &Request, body: Body, app: &Arc<App>) -> Result<Re
     };
     // The destination bank stands in for the customer of the other simulators.
     customer::prompt::<BankTransfer>(app, &handle);
-    if first_call && outcome == Outcome::StallsFirstInitiate {
+    if first_call && outcome.stalls_first_initiate() {
         tokio::time::sleep(app.config.stall).await;
     }
     Ok(wire::json(StatusCode::ACCEPTED, created))

@@ -202,7 +202,7 @@ async fn initiate_payment(req: &Request, body: Body, app: &Arc<App>) -> Result<R
         calls == 1
     };
     customer::prompt::<MerchantPay>(app, &handle);
-    if first_call && outcome == Outcome::StallsFirstInitiate {
+    if first_call && outcome.stalls_first_initiate() {
         tokio::time::sleep(app.config.stall).await;
     }
     Ok(wire::json(

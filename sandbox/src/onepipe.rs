@@ -230,7 +230,7 @@ async fn send_invoice(req: &Request, body: Body, app: &Arc<App>) -> Result<Reply
     };
     // The customer transfers after the settle delay (`01`: lets the invoice expire instead).
     customer::prompt::<Invoice>(app, &payment_id);
-    if first_call && outcome == Outcome::StallsFirstInitiate {
+    if first_call && outcome.stalls_first_initiate() {
         tokio::time::sleep(app.config.stall).await;
     }
     Ok(wire::json(StatusCode::OK, sent))

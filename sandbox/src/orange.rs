@@ -189,7 +189,7 @@ async fn create_payment(req: &Request, segment: &str, body: Body, app: &Arc<App>
         ));
         calls == 1
     };
-    if first_call && outcome == Outcome::StallsFirstInitiate {
+    if first_call && outcome.stalls_first_initiate() {
         tokio::time::sleep(app.config.stall).await;
     }
     Ok(wire::json(

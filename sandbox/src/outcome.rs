@@ -20,6 +20,10 @@ pub enum Outcome {
     StallsFirstInitiate,
     /// `05`: succeeds, but the provider sends no notification: only polling tells.
     SilentSuccess,
+    /// `09`: the first initiate call is recorded and answers too late for the client, the
+    /// customer pays, and the provider sends no notification: the answer naming the
+    /// transaction and the callback are both lost.
+    StallsSilently,
     /// `06` or `07`, only where the provider tells refusals apart: declined for another reason
     /// than funds.
     Refused(Refusal),
@@ -67,6 +71,7 @@ impl Outcome {
             Some(3) => Self::FailsFirstInitiate,
             Some(4) => Self::StallsFirstInitiate,
             Some(5) => Self::SilentSuccess,
+            Some(9) => Self::StallsSilently,
             _ => Self::Confirms,
         }
     }
@@ -76,15 +81,22 @@ impl Outcome {
         match self {
             Self::InsufficientFunds | Self::Refused(_) => Answer::Declines,
             Self::NeverAnswers => Answer::Ignores,
-            Self::Confirms | Self::FailsFirstInitiate | Self::StallsFirstInitiate | Self::SilentSuccess => {
-                Answer::Pays
-            }
+            Self::Confirms
+            | Self::FailsFirstInitiate
+            | Self::StallsFirstInitiate
+            | Self::SilentSuccess
+            | Self::StallsSilently => Answer::Pays,
         }
     }
 
     /// Whether the provider pushes the final state to the merchant.
     pub fn notifies(self) -> bool {
-        self != Self::SilentSuccess
+        !matches!(self, Self::SilentSuccess | Self::StallsSilently)
+    }
+
+    /// Whether the first initiate call is recorded, then answered too late for the client.
+    pub fn stalls_first_initiate(self) -> bool {
+        matches!(self, Self::StallsFirstInitiate | Self::StallsSilently)
     }
 }
 
@@ -129,6 +141,7 @@ mod tests {
     fn msisdn_digits_pick_the_outcome() {
         assert_eq!(Outcome::for_msisdn("0341234501"), Outcome::InsufficientFunds);
         assert_eq!(Outcome::for_msisdn("331234505"), Outcome::SilentSuccess);
+        assert_eq!(Outcome::for_msisdn("0341234509"), Outcome::StallsSilently);
         assert_eq!(Outcome::for_msisdn("0341234599"), Outcome::Confirms);
         assert_eq!(Outcome::for_msisdn("7"), Outcome::Confirms);
     }

@@ -23,7 +23,7 @@ const OTHER_PASSWORD: &str = "merchant-password-2";
 
 const PROVIDERS: [&str; 4] = ["airtel", "mpesa", "mvola", "orange"];
 const CURRENCIES: [&str; 3] = ["KES", "MGA", "NGN"];
-const PAYMENT_STATUSES: [PaymentStatus; 7] = [
+const PAYMENT_STATUSES: [PaymentStatus; 8] = [
     PaymentStatus::Pending,
     PaymentStatus::Completed,
     PaymentStatus::Failed,
@@ -31,6 +31,7 @@ const PAYMENT_STATUSES: [PaymentStatus; 7] = [
     PaymentStatus::Refunding,
     PaymentStatus::Refunded,
     PaymentStatus::Expired,
+    PaymentStatus::Unknown,
 ];
 const REFUND_STATUSES: [RefundStatus; 5] = [
     RefundStatus::Pending,
@@ -377,7 +378,7 @@ fn expected_payments<'a>(payments: impl Iterator<Item = &'a Payment>) -> Value {
     }
     let total: i64 = by_status.values().sum();
     let succeeded = by_status["completed"] + by_status["refunding"] + by_status["refunded"];
-    let finished = total - by_status["pending"];
+    let finished = total - by_status["pending"] - by_status["unknown"];
     json!({
         "total": total,
         "byStatus": by_status,

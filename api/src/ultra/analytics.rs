@@ -156,6 +156,8 @@ pub struct PaymentCountsView {
     pub refunding: i64,
     pub refunded: i64,
     pub expired: i64,
+    /// Held for reconciliation: the provider may have collected them but cannot say.
+    pub unknown: i64,
 }
 
 /// What succeeded payments collected in one currency. Amounts are decimal strings, like every
@@ -176,7 +178,7 @@ pub struct VolumeView {
 
 /// Payments created in the window. A payment *succeeded* when its money was collected: status
 /// `completed`, or `refunding`/`refunded`, which only a completed payment becomes. It is
-/// *finished* when it is no longer `pending`.
+/// *finished* when it is neither `pending` nor `unknown`.
 #[derive(Object)]
 #[oai(rename = "AnalyticsPayments", rename_all = "camelCase")]
 pub struct PaymentsView {
@@ -207,6 +209,7 @@ impl From<PaymentFigures> for PaymentsView {
                 refunding: counts.refunding,
                 refunded: counts.refunded,
                 expired: counts.expired,
+                unknown: counts.unknown,
             },
             volumes: figures
                 .volumes

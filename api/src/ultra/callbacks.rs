@@ -15,11 +15,10 @@ use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
-use ultra_domain::maxtera::transactions as wallet;
+use ultra_domain::{maxtera::transactions as wallet, payments};
 use ultra_entity::{
     maxtera_transactions::{MaxteraKind, MaxteraStatus},
-    payments::{self as payment_rows, PaymentStatus},
-    payouts as payout_rows,
+    payments as payment_rows, payouts as payout_rows,
 };
 use ultra_jobs::{
     NewJob, enqueue_now,
@@ -116,14 +115,15 @@ fn daraja_ack() -> Json<DarajaAck> {
     Json(DarajaAck { result_code: 0, result_desc: "Accepted".to_owned() })
 }
 
-/// Schedules a status query for a pending payment; `handle` is the provider's id the callback
-/// named, adopted only if the provider confirms it is this payment.
+/// Schedules a status query for a payment still waiting on the provider (pending, or held as
+/// unknown); `handle` is the provider's id the callback named, adopted only if the provider
+/// confirms it is this payment.
 async fn check(
     state: &AppState,
     payment: &payment_rows::Model,
     handle: Option<String>,
 ) -> ApiResult<Reply<CallbackAck>> {
-    if payment.status != PaymentStatus::Pending {
+    if !payments::awaits_provider(payment.status) {
         return Ok(ack("ignored"));
     }
     let window = Utc::now().timestamp() / HINT_WINDOW_SECONDS;

@@ -20,6 +20,7 @@ pub mod payment_links;
 pub mod payments;
 pub mod platform;
 pub mod providers;
+pub mod reconciliation;
 pub mod refunds;
 pub mod subscription_export;
 pub mod subscriptions;

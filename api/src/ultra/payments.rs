@@ -74,6 +74,10 @@ pub enum Status {
     Refunding,
     Refunded,
     Expired,
+    /// The collection may have reached the provider, which cannot say how it ended: held for
+    /// reconciliation, neither paid nor written off, until the provider's answer or an
+    /// operator resolves it.
+    Unknown,
 }
 
 impl From<PaymentStatus> for Status {
@@ -86,6 +90,7 @@ impl From<PaymentStatus> for Status {
             PaymentStatus::Refunding => Self::Refunding,
             PaymentStatus::Refunded => Self::Refunded,
             PaymentStatus::Expired => Self::Expired,
+            PaymentStatus::Unknown => Self::Unknown,
         }
     }
 }
@@ -100,6 +105,7 @@ impl From<Status> for PaymentStatus {
             Status::Refunding => Self::Refunding,
             Status::Refunded => Self::Refunded,
             Status::Expired => Self::Expired,
+            Status::Unknown => Self::Unknown,
         }
     }
 }

@@ -52,6 +52,9 @@ pub enum WebhookEvent {
     SubscriptionRenewed,
     #[oai(rename = "payment_link.paid")]
     PaymentLinkPaid,
+    /// A payment held for reconciliation: the provider may have collected it but cannot say.
+    #[oai(rename = "payment.unknown")]
+    PaymentUnknown,
 }
 
 impl WebhookEvent {
@@ -62,6 +65,7 @@ impl WebhookEvent {
             Self::PaymentRefunded => "payment.refunded",
             Self::SubscriptionRenewed => "subscription.renewed",
             Self::PaymentLinkPaid => "payment_link.paid",
+            Self::PaymentUnknown => "payment.unknown",
         }
     }
 }

@@ -10,13 +10,20 @@ pub mod signature;
 use serde_json::json;
 use ultra_entity::events;
 
-/// The events an endpoint can subscribe to, as the merchant API names them.
 /// The PostgreSQL channel notified, on commit, when deliveries become due, so the dispatcher
 /// starts their lane at once instead of at its next round.
 pub const DUE_CHANNEL: &str = "ultra_webhooks_due";
 
-pub const EVENT_TYPES: [&str; 5] =
-    ["payment.completed", "payment.failed", "payment.refunded", "subscription.renewed", "payment_link.paid"];
+/// The events an endpoint can subscribe to, as the merchant API names them: the seed's five,
+/// and `payment.unknown`, so a merchant learns at once of a payment held for reconciliation.
+pub const EVENT_TYPES: [&str; 6] = [
+    "payment.completed",
+    "payment.failed",
+    "payment.refunded",
+    "subscription.renewed",
+    "payment_link.paid",
+    "payment.unknown",
+];
 
 /// The JSON body every attempt of a delivery sends. It is built from the stored event alone,
 /// so every attempt, retry and replay of an event sends the same bytes under the same

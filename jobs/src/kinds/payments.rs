@@ -5,6 +5,11 @@
 //! delivered twice moves a payment once; and a payment only completes on the provider's own
 //! word, from a status query, never on a callback's.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use chrono::{Duration as TimeDelta, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -23,7 +28,7 @@ use ultra_entity::{
     payments::{self as payment_rows, PaymentStatus},
     provider_configs::ProviderMode,
 };
-use ultra_providers::{Collection, CollectionState, Initiated, ProviderError, StatusQuery};
+use ultra_providers::{Collection, CollectionState, Earlier, Initiated, ProviderError, StatusQuery};
 
 use super::{
     adapters::{adapter_for, callback_url},
@@ -286,8 +291,16 @@ impl Job for CollectPayment {
         if payment.status != PaymentStatus::Pending {
             return ctx.conclude(json!({ "status": payment.status, "note": "already settled" })).await;
         }
-        if payment.provider_handle.is_some() {
-            return ctx.conclude(json!({ "status": "pending", "note": "already initiated" })).await;
+        if let Some(handle) = payment.provider_handle.clone() {
+            // An earlier attempt stored the provider's answer, then died before recording the
+            // rest: follow the collection from here.
+            let initiated = Initiated {
+                handle,
+                data: payment.provider_data.clone().unwrap_or(Value::Null),
+                checkout_url: payment.checkout_url.clone(),
+                state: CollectionState::Pending,
+            };
+            return record_initiation(&ctx, payment, initiated).await;
         }
         let adapter = match adapter_for(&ctx, &payment.provider, payment.mode, &payment.merchant_id).await? {
             Ok(adapter) => adapter,
@@ -295,9 +308,10 @@ impl Job for CollectPayment {
         };
         let callback = callback_url(&ctx, &payment.provider, &payment.id);
         let attempt = u32::try_from(ctx.attempt).unwrap_or(1);
-        // Order ids must be new per initiation for providers that refuse a reused one; the
-        // ULID part of the reference keeps them within Orange's 30 characters.
-        let order_id = format!("{}-{attempt}", payment.reference.trim_start_matches("ULT"));
+        // Order ids must be new per initiation for providers that refuse a reused one (Orange),
+        // even for a delivery run again after its worker died, which keeps its attempt number:
+        // a fresh ULID, within Orange's 30 characters.
+        let order_id = ulid::Ulid::new().to_string();
         let collection = Collection {
             reference: &payment.reference,
             order_id: &order_id,
@@ -313,26 +327,38 @@ impl Job for CollectPayment {
 
         let initiated = if payment.initiated_at.is_some() {
             match adapter.find_earlier(&collection).await {
-                Ok(Some(found)) => Ok(found),
-                Ok(None) => adapter.initiate(&collection).await,
+                Ok(Earlier::Found(found)) => Ok(found),
+                Ok(Earlier::Absent | Earlier::AskByResending) => adapter.initiate(&collection).await,
+                Ok(Earlier::Unknowable) => Err(ProviderError::Duplicate(
+                    "an earlier request may have reached the customer; its callback will name it".to_owned(),
+                )),
                 Err(err) => Err(err),
             }
         } else {
             // Committed before the call: if this worker dies mid-call, the next attempt knows
             // the provider may already have the request.
-            payment_rows::Entity::update_many()
+            let marked = payment_rows::Entity::update_many()
                 .col_expr(payment_rows::Column::InitiatedAt, Expr::value(Utc::now()))
                 .filter(payment_rows::Column::Id.eq(&payment.id))
+                .filter(payment_rows::Column::Status.eq(PaymentStatus::Pending))
                 .exec(&ctx.db)
                 .await?;
+            if marked.rows_affected == 0 {
+                // The payment expired (or was cancelled) while this job waited: never send it.
+                return ctx.conclude(json!({ "note": "settled before it was sent" })).await;
+            }
             adapter.initiate(&collection).await
         };
         match initiated {
-            Ok(initiated) => record_initiation(&ctx, payment, initiated).await,
+            Ok(initiated) => {
+                keep_handle(&ctx, &payment.id, &initiated).await?;
+                record_initiation(&ctx, payment, initiated).await
+            }
             Err(ProviderError::Duplicate(message)) => {
                 // An earlier attempt reached the provider (or may have, where the provider
                 // cannot be asked) but its answer, and the handle in it, was lost: the
-                // provider's callback will name the transaction.
+                // provider's callback will name the transaction, and if none comes the expiry
+                // check holds the payment as `unknown` rather than writing it off.
                 ctx.conclude(json!({ "status": "pending", "awaiting": "callback", "provider": message }))
                     .await
             }
@@ -340,6 +366,22 @@ impl Job for CollectPayment {
             Err(err) => refuse(&ctx, payment, err).await,
         }
     }
+}
+
+/// Stores the provider's handle the moment its answer arrives, in a commit of its own: a
+/// worker that dies before the job's completion commits leaves the handle behind, so the
+/// collection can still be asked about and is never left to expire on a guess.
+async fn keep_handle(ctx: &JobContext, payment_id: &str, initiated: &Initiated) -> Result<(), JobError> {
+    payment_rows::Entity::update_many()
+        .col_expr(payment_rows::Column::ProviderHandle, Expr::value(initiated.handle.clone()))
+        .col_expr(payment_rows::Column::ProviderData, Expr::value(initiated.data.clone()))
+        .col_expr(payment_rows::Column::CheckoutUrl, Expr::value(initiated.checkout_url.clone()))
+        .col_expr(payment_rows::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(payment_rows::Column::Id.eq(payment_id))
+        .filter(payment_rows::Column::ProviderHandle.is_null())
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
 }
 
 async fn record_initiation(
@@ -373,6 +415,16 @@ async fn record_initiation(
     .await
 }
 
+/// What asking the provider about a payment came to.
+#[derive(Clone)]
+enum Asked {
+    State(CollectionState),
+    /// The provider has no collection the customer could have paid.
+    Absent,
+    /// The provider cannot be asked about it.
+    Unknowable(String),
+}
+
 impl Job for CheckPayment {
     const KIND: &'static str = "payments.check";
     const QUEUE: &'static str = "payments";
@@ -382,9 +434,12 @@ impl Job for CheckPayment {
 
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
         let payment = load(&ctx, &self.payment_id).await?;
-        if payment.status != PaymentStatus::Pending {
+        if !payments::awaits_provider(payment.status) {
             return ctx.conclude(json!({ "status": payment.status, "note": "already settled" })).await;
         }
+        let sent = payment.initiated_at.is_some();
+        let held = payment.status == PaymentStatus::Unknown;
+        let overdue = !held && (Utc::now() >= payment.expires_at || matches!(self.trigger, Trigger::Expiry));
         let query = StatusQuery {
             handle: payment.provider_handle.as_deref().unwrap_or_default(),
             reference: &payment.reference,
@@ -393,63 +448,119 @@ impl Job for CheckPayment {
             msisdn: &payment.customer_phone,
         };
         let mut adopted = None;
-        let state = match adapter_for(&ctx, &payment.provider, payment.mode, &payment.merchant_id).await? {
+        let asked = match adapter_for(&ctx, &payment.provider, payment.mode, &payment.merchant_id).await? {
             Err(err) => Err(err),
             Ok(adapter) => match (&payment.provider_handle, &self.trigger) {
-                (Some(_), _) => adapter.status(&query).await,
-                (None, Trigger::Callback { handle: Some(hint) }) if payment.initiated_at.is_some() => {
+                (Some(_), _) => adapter.status(&query).await.map(Asked::State),
+                (None, Trigger::Callback { handle: Some(hint) }) if sent => {
                     adopted = Some(hint.clone());
-                    adapter.confirm_hint(hint, &query).await
+                    adapter.confirm_hint(hint, &query).await.map(Asked::State)
                 }
-                (None, _) => Ok(CollectionState::Pending),
+                (None, _) if sent && (overdue || held) => {
+                    match adapter.find_earlier(&lookup(&payment)).await {
+                        Ok(Earlier::Found(found)) => {
+                            adopted = Some(found.handle);
+                            Ok(Asked::State(found.state))
+                        }
+                        Ok(Earlier::Absent) => Ok(Asked::Absent),
+                        Ok(Earlier::AskByResending | Earlier::Unknowable) => Ok(Asked::Unknowable(
+                            "the provider may have the collection, and its answer naming it was lost"
+                                .to_owned(),
+                        )),
+                        Err(err) => Err(err),
+                    }
+                }
+                (None, _) => Ok(Asked::State(CollectionState::Pending)),
             },
         };
-        let overdue = Utc::now() >= payment.expires_at || matches!(self.trigger, Trigger::Expiry);
-        let state = match state {
-            Ok(state) => state,
-            Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
-            // Past expiry, a provider that cannot say otherwise leaves the payment to expire.
-            Err(ProviderError::NotFound) => CollectionState::Pending,
-            Err(_) if overdue => CollectionState::Pending,
+        let last_attempt = ctx.attempt >= ctx.job.max_attempts;
+        let asked = match asked {
+            Ok(asked) => asked,
+            Err(ProviderError::NotFound) => Asked::Absent,
+            Err(err) if err.is_transient() && !((overdue || held) && last_attempt) => {
+                return Err(JobError::Transient(err.to_string()));
+            }
+            Err(err) if overdue || held => {
+                Asked::Unknowable(format!("the provider could not be asked: {err}"))
+            }
             Err(err) => {
                 // A callback naming someone else's transaction, or a refusal to say: nothing
                 // the provider confirmed, so nothing changes.
-                return ctx.conclude(json!({ "status": "pending", "ignored": err.to_string() })).await;
+                return ctx.conclude(json!({ "status": payment.status, "ignored": err.to_string() })).await;
             }
         };
         let trigger = self.trigger;
         let outbox = ctx.outbox();
-        ctx.finish(move |txn| {
-            Box::pin(async move {
-                if let (Some(handle), CollectionState::Completed { .. }) = (&adopted, &state) {
-                    payment_rows::Entity::update_many()
-                        .col_expr(payment_rows::Column::ProviderHandle, Expr::value(handle.clone()))
-                        .filter(payment_rows::Column::Id.eq(&payment.id))
-                        .exec(txn)
-                        .await?;
-                }
-                if state.is_final() {
-                    return apply(txn, &payment, &state).await;
-                }
-                if overdue {
-                    payments::end_unpaid(
-                        txn,
-                        &payment,
-                        PaymentStatus::Expired,
-                        "the customer did not confirm in time",
-                    )
-                    .await?;
-                    return Ok(json!({ "status": "expired" }));
-                }
-                if let Trigger::Poll { round } = trigger
-                    && payment.mode == ProviderMode::Live
-                {
-                    schedule_poll(txn, &outbox, &payment, round + 1).await?;
-                }
-                Ok(json!({ "status": "pending" }))
+        let provider = payment.provider.clone();
+        let became_unknown = Arc::new(AtomicBool::new(false));
+        let marked = Arc::clone(&became_unknown);
+        let completed = ctx
+            .finish(move |txn| {
+                Box::pin(async move {
+                    if let (Some(handle), Asked::State(CollectionState::Completed { .. })) = (&adopted, &asked) {
+                        payment_rows::Entity::update_many()
+                            .col_expr(payment_rows::Column::ProviderHandle, Expr::value(handle.clone()))
+                            .filter(payment_rows::Column::Id.eq(&payment.id))
+                            .exec(txn)
+                            .await?;
+                    }
+                    match asked {
+                        Asked::State(state) if state.is_final() => apply(txn, &payment, &state).await,
+                        Asked::Unknowable(reason) if overdue && sent => {
+                            let held = payments::mark_unknown(txn, &payment, &reason).await?;
+                            marked.store(held.is_some(), Ordering::Relaxed);
+                            Ok(json!({ "status": held.map_or(payment.status, |p| p.status), "reason": reason }))
+                        }
+                        Asked::Absent if held => {
+                            let reason = "the provider has no record of the collection";
+                            payments::end_unpaid(txn, &payment, PaymentStatus::Expired, reason).await?;
+                            Ok(json!({ "status": "expired", "reason": reason }))
+                        }
+                        _ if held => Ok(json!({ "status": "unknown" })),
+                        _ if overdue => {
+                            let reason = "the customer did not confirm in time";
+                            let expired = if sent {
+                                payments::end_unpaid(txn, &payment, PaymentStatus::Expired, reason).await?
+                            } else {
+                                payments::end_unsent(txn, &payment, PaymentStatus::Expired, reason).await?
+                            };
+                            Ok(json!({ "status": expired.map_or(payment.status, |p| p.status) }))
+                        }
+                        _ => {
+                            if let Trigger::Poll { round } = trigger
+                                && payment.mode == ProviderMode::Live
+                            {
+                                schedule_poll(txn, &outbox, &payment, round + 1).await?;
+                            }
+                            Ok(json!({ "status": "pending" }))
+                        }
+                    }
+                })
             })
-        })
-        .await
+            .await?;
+        if became_unknown.load(Ordering::Relaxed) {
+            metrics::counter!("money_held_unknown_total", "kind" => "payment", "provider" => provider)
+                .increment(1);
+            tracing::warn!(payment_id = %self.payment_id, "payment held as unknown, awaiting reconciliation");
+        }
+        Ok(completed)
+    }
+}
+
+/// The collection a payment made, as far as asking the provider about it by our reference
+/// needs (the order id and URLs serve only a new initiation).
+fn lookup(payment: &payment_rows::Model) -> Collection<'_> {
+    Collection {
+        reference: &payment.reference,
+        order_id: "",
+        amount_minor: payment.amount_minor,
+        currency: &payment.currency,
+        msisdn: &payment.customer_phone,
+        merchant_reference: payment.merchant_reference.as_deref(),
+        description: payment.description.as_deref(),
+        callback_url: None,
+        return_url: None,
+        attempt: 0,
     }
 }
 
