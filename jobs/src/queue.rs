@@ -173,14 +173,19 @@ impl QueueClient {
             .await
     }
 
-    /// Which of these pushes Redis still knows about (their metadata exists).
-    pub async fn known_pushes(&self, queue: &str, push_ids: &[String]) -> redis::RedisResult<Vec<bool>> {
+    /// Which of these pushes Redis will still deliver: their metadata exists and apalis has not
+    /// finished them (done or dead). A push Redis finished while the job row still names it was
+    /// skipped or lost, and only a new push runs the job.
+    pub async fn live_pushes(&self, queue: &str, push_ids: &[String]) -> redis::RedisResult<Vec<bool>> {
         let config = self.apalis_config(queue);
         let mut pipe = redis::pipe();
         for id in push_ids {
-            pipe.exists(format!("{}:{id}", config.job_meta_hash()));
+            pipe.exists(format!("{}:{id}", config.job_meta_hash()))
+                .sismember(config.done_jobs_set(), id)
+                .sismember(config.dead_jobs_set(), id);
         }
-        pipe.query_async(&mut self.redis.clone()).await
+        let answers: Vec<bool> = pipe.query_async(&mut self.redis.clone()).await?;
+        Ok(answers.chunks(3).map(|push| push[0] && !push[1] && !push[2]).collect())
     }
 
     /// Tells whoever waits on these jobs ([`crate::wait`]) that they finished, in one round trip.

@@ -1,6 +1,7 @@
 //! The relay: re-pushes jobs that are due but that Redis no longer carries (Redis restarted or
 //! was flushed, or the push after commit failed). The job row is the truth; a job is lost when
-//! the metadata of its current push is gone from Redis.
+//! the metadata of its current push is gone from Redis, or when Redis has finished that push
+//! while the row, due and unfinished past the grace period, still names it.
 
 use std::collections::BTreeMap;
 
@@ -73,9 +74,9 @@ async fn relay_round(
     for (queue_name, jobs_in_queue) in by_queue {
         let push_ids: Vec<String> =
             jobs_in_queue.iter().map(|(_, p)| p.clone().unwrap_or_default()).collect();
-        let known = queue.known_pushes(&queue_name, &push_ids).await?;
-        for ((job_id, old_push), known) in jobs_in_queue.into_iter().zip(known) {
-            if known && old_push.is_some() {
+        let live = queue.live_pushes(&queue_name, &push_ids).await?;
+        for ((job_id, old_push), live) in jobs_in_queue.into_iter().zip(live) {
+            if live && old_push.is_some() {
                 continue;
             }
             let new_push = ulid::Ulid::new().to_string();

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
 use serde_json::Value;
 use ultra_entity::jobs::JobStatus;
 use ultra_jobs::kinds::diagnostics::{Probe, ProbeOutcome};
@@ -211,6 +211,42 @@ async fn after_redis_forgets_everything_the_relay_re_enqueues_every_job() {
     }
     let effects = jobs.probe_effects().await;
     assert!(ids.iter().all(|id| effects.get(id) == Some(&1)), "each job ran once");
+}
+
+/// A retry whose push Redis had already finished (a delivery skipped as stale and acked, a
+/// retry recorded while its push was being acked) is left queued under that push: no worker
+/// will run it, and only the relay can. The row is the truth, whatever Redis says.
+#[tokio::test]
+async fn a_queued_job_whose_push_redis_finished_is_pushed_again() {
+    let db = TestDb::new().await;
+    let prefix = unique_prefix();
+    let jobs = Jobs::connect(&db, &redis_url(), &prefix).await;
+    let worker = start_worker(&db, &redis_url(), &prefix, &[]).await;
+    let id = jobs.enqueue_probe(&probe(0, ProbeOutcome::Succeed), None, None).await;
+    assert_eq!(jobs.finished(&id, Duration::from_secs(15)).await.status, JobStatus::Succeeded);
+
+    // The row goes back to queued, due, under the push Redis has recorded as done.
+    ultra_entity::jobs::Entity::update_many()
+        .col_expr(ultra_entity::jobs::Column::Status, Expr::value(JobStatus::Queued))
+        .col_expr(
+            ultra_entity::jobs::Column::FinishedAt,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(
+            ultra_entity::jobs::Column::RunAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(5)),
+        )
+        .filter(ultra_entity::jobs::Column::Id.eq(id.as_str()))
+        .exec(&jobs.db)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(jobs.job(&id).await.status, JobStatus::Queued, "no worker runs a push Redis finished");
+
+    let _scheduler = start_scheduler(&db, &redis_url(), &prefix, &[]).await;
+    let job = jobs.finished(&id, Duration::from_secs(15)).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{}", worker.log_text());
+    assert_eq!(jobs.probe_effects().await.get(&id), Some(&2), "it ran again");
 }
 
 #[tokio::test]
