@@ -237,11 +237,12 @@ pub struct RefundCounts {
     pub completed: i64,
     pub failed: i64,
     pub cancelled: i64,
+    pub unknown: i64,
 }
 
 impl RefundCounts {
     pub fn total(&self) -> i64 {
-        self.pending + self.processing + self.completed + self.failed + self.cancelled
+        self.pending + self.processing + self.completed + self.failed + self.cancelled + self.unknown
     }
 }
 
@@ -267,6 +268,7 @@ impl RefundFigures {
             RefundStatus::Completed => &mut self.counts.completed,
             RefundStatus::Failed => &mut self.counts.failed,
             RefundStatus::Cancelled => &mut self.counts.cancelled,
+            RefundStatus::Unknown => &mut self.counts.unknown,
         };
         *slot += group.count;
         if group.status == RefundStatus::Completed {

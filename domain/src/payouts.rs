@@ -141,10 +141,73 @@ pub async fn mark_processing(
     }
     update
         .filter(payouts::Column::Id.eq(&payout.id))
-        .filter(payouts::Column::Status.is_in([PayoutStatus::Pending, PayoutStatus::Processing]))
+        .filter(payouts::Column::Status.is_in(OPEN))
         .exec(txn)
         .await?;
     find(txn, &payout.id).await
+}
+
+/// The statuses in which a payout's amount is reserved and its outcome still to come.
+const OPEN: [PayoutStatus; 3] = [PayoutStatus::Pending, PayoutStatus::Processing, PayoutStatus::Unknown];
+
+/// Holds a payout whose outcome the rail cannot tell: the amount stays reserved until the
+/// rail's answer or an operator resolves it. Records `payout.unknown`.
+pub async fn hold_unknown(
+    txn: &DatabaseTransaction,
+    payout: &payouts::Model,
+    reason: &str,
+) -> DomainResult<Option<payouts::Model>> {
+    let updated = payouts::Entity::update_many()
+        .col_expr(payouts::Column::Status, Expr::value(PayoutStatus::Unknown))
+        .col_expr(payouts::Column::FailureReason, Expr::value(reason))
+        .col_expr(payouts::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(payouts::Column::Id.eq(&payout.id))
+        .filter(payouts::Column::Status.is_in([PayoutStatus::Pending, PayoutStatus::Processing]))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Ok(None);
+    }
+    let held = find(txn, &payout.id).await?;
+    record(txn, &held, "payout.unknown").await?;
+    Ok(Some(held))
+}
+
+/// Settles a payout held as `unknown` on an operator's word (`sent`: the money left, and the
+/// reservation settles; otherwise it is released), audited as `payout.resolved`.
+pub async fn resolve(
+    txn: &DatabaseTransaction,
+    payout: &payouts::Model,
+    actor: &Actor,
+    sent: bool,
+    note: &str,
+) -> DomainResult<payouts::Model> {
+    let not_unknown = || DomainError::Conflict {
+        code: "payout_not_unknown",
+        message: format!("only an unknown payout can be resolved; this one is {:?}", payout.status)
+            .to_lowercase(),
+    };
+    if payout.status != PayoutStatus::Unknown {
+        return Err(not_unknown());
+    }
+    let resolved = if sent {
+        complete(txn, payout, None).await?
+    } else {
+        fail(txn, payout, &format!("resolved as not sent: {note}")).await?
+    };
+    let resolved = resolved.ok_or_else(not_unknown)?;
+    audit::record(
+        txn,
+        actor,
+        AuditEvent {
+            action: "payout.resolved",
+            entity_type: "payout",
+            entity_id: Some(&resolved.id),
+            details: Some(json!({ "sent": sent, "status": resolved.status, "note": note })),
+        },
+    )
+    .await?;
+    Ok(resolved)
 }
 
 /// Moves an open payout to `to`; `None` if another run already finished it.
@@ -163,7 +226,7 @@ async fn finish(
         .col_expr(payouts::Column::CompletedAt, Expr::value(now))
         .col_expr(payouts::Column::UpdatedAt, Expr::value(now))
         .filter(payouts::Column::Id.eq(&payout.id))
-        .filter(payouts::Column::Status.is_in([PayoutStatus::Pending, PayoutStatus::Processing]))
+        .filter(payouts::Column::Status.is_in(OPEN))
         .exec(txn)
         .await?;
     if updated.rows_affected == 0 {

@@ -237,6 +237,7 @@ pub async fn create(
         failure_reason: Set(None),
         attempt: Set(1),
         job_id: Set(None),
+        sent_at: Set(None),
         next_check_at: Set(None),
         completed_at: Set(None),
         created_at: Set(now),
@@ -285,6 +286,7 @@ pub async fn retry(
         .col_expr(refunds::Column::Attempt, Expr::value(attempt))
         .col_expr(refunds::Column::FailureReason, Expr::value(Option::<String>::None))
         .col_expr(refunds::Column::NextCheckAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(refunds::Column::SentAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(refunds::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(refunds::Column::Id.eq(&refund.id))
         .filter(refunds::Column::Status.eq(refund.status))
@@ -315,6 +317,85 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> DomainResult<refunds::
     refunds::Entity::find_by_id(id).one(db).await?.ok_or(DomainError::NotFound("refund"))
 }
 
+/// The statuses that hold part of a payment's refundable amount.
+const OPEN: [RefundStatus; 3] = [RefundStatus::Pending, RefundStatus::Processing, RefundStatus::Unknown];
+
+/// Records, in its own commit and before the provider is called, that the refund may reach the
+/// provider from now on.
+pub async fn mark_sent(db: &impl ConnectionTrait, id: &str) -> DomainResult<()> {
+    refunds::Entity::update_many()
+        .col_expr(refunds::Column::SentAt, Expr::value(Utc::now()))
+        .filter(refunds::Column::Id.eq(id))
+        .filter(refunds::Column::SentAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Holds a refund whose outcome the provider cannot tell: its amount stays out of the
+/// merchant's balance until the provider's answer or an operator resolves it. Records
+/// `refund.unknown` in the audit log.
+pub async fn hold_unknown(
+    txn: &DatabaseTransaction,
+    refund: &refunds::Model,
+    reason: &str,
+) -> DomainResult<Option<refunds::Model>> {
+    let Some(held) =
+        transition(txn, refund, RefundStatus::Unknown, None, Some(reason.to_owned()), None).await?
+    else {
+        return Ok(None);
+    };
+    audit::record(
+        txn,
+        &Actor::default(),
+        AuditEvent {
+            action: "refund.unknown",
+            entity_type: "refund",
+            entity_id: Some(&held.id),
+            details: Some(json!({ "reason": reason })),
+        },
+    )
+    .await?;
+    Ok(Some(held))
+}
+
+/// Settles a refund held as `unknown` on an operator's word (`refunded`: the customer got the
+/// money; otherwise the amount is released), audited as `refund.resolved` under the operator.
+pub async fn resolve(
+    txn: &DatabaseTransaction,
+    refund: &refunds::Model,
+    actor: &Actor,
+    refunded: bool,
+    note: &str,
+) -> DomainResult<refunds::Model> {
+    let not_unknown = || DomainError::Conflict {
+        code: "refund_not_unknown",
+        message: format!("only an unknown refund can be resolved; this one is {:?}", refund.status)
+            .to_lowercase(),
+    };
+    if refund.status != RefundStatus::Unknown {
+        return Err(not_unknown());
+    }
+    let resolved = if refunded {
+        settle(txn, refund, None).await?
+    } else {
+        fail(txn, refund, RefundStatus::Failed, &format!("resolved as not refunded: {note}")).await?
+    };
+    let resolved = resolved.ok_or_else(not_unknown)?;
+    audit::record(
+        txn,
+        actor,
+        AuditEvent {
+            action: "refund.resolved",
+            entity_type: "refund",
+            entity_id: Some(&resolved.id),
+            details: Some(json!({ "refunded": refunded, "status": resolved.status, "note": note })),
+        },
+    )
+    .await?;
+    Ok(resolved)
+}
+
 /// Moves an open refund to `to` if it is still in the status the caller read.
 async fn transition(
     txn: &DatabaseTransaction,
@@ -341,7 +422,7 @@ async fn transition(
     let changed = update
         .filter(refunds::Column::Id.eq(&refund.id))
         .filter(refunds::Column::Status.eq(refund.status))
-        .filter(refunds::Column::Status.is_in([RefundStatus::Pending, RefundStatus::Processing]))
+        .filter(refunds::Column::Status.is_in(OPEN))
         .exec(txn)
         .await?;
     if changed.rows_affected == 0 {
@@ -466,7 +547,7 @@ async fn close_refunding(
     let open = refunds::Entity::find()
         .filter(refunds::Column::PaymentId.eq(payment_id))
         .filter(refunds::Column::Id.ne(closed_refund_id))
-        .filter(refunds::Column::Status.is_in([RefundStatus::Pending, RefundStatus::Processing]))
+        .filter(refunds::Column::Status.is_in(OPEN))
         .count(txn)
         .await?;
     let payment =

@@ -18,7 +18,8 @@ pub enum PayoutKind {
 }
 
 /// `pending` with the amount reserved until a worker sends it; `processing` while the rail
-/// works on it; `completed` settles the reservation, `failed` releases it.
+/// works on it; `completed` settles the reservation, `failed` releases it; `unknown` keeps it
+/// reserved while nobody can tell whether the money left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 #[serde(rename_all = "lowercase")]
@@ -31,6 +32,10 @@ pub enum PayoutStatus {
     Completed,
     #[sea_orm(string_value = "failed")]
     Failed,
+    /// The rail may have the payout but cannot say how it ended: the amount stays reserved
+    /// until the rail's answer or an operator resolves it.
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
 }
 
 impl PayoutStatus {

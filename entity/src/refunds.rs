@@ -19,12 +19,16 @@ pub enum RefundStatus {
     Failed,
     #[sea_orm(string_value = "cancelled")]
     Cancelled,
+    /// The request may have reached the provider, which cannot say whether it refunded: the
+    /// amount stays held until the provider's answer or an operator resolves it.
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
 }
 
 impl RefundStatus {
     /// Still holding part of the payment's refundable amount.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::Pending | Self::Processing)
+        matches!(self, Self::Pending | Self::Processing | Self::Unknown)
     }
 }
 
@@ -46,6 +50,9 @@ pub struct Model {
     /// Bumped by each retry, so each attempt's ledger entries have their own references.
     pub attempt: i32,
     pub job_id: Option<String>,
+    /// Set before the first call to the provider: from then on a failure that is not the
+    /// provider's refusal holds the refund as `unknown` instead of releasing its amount.
+    pub sent_at: Option<DateTimeUtc>,
     /// When the refund poller should next ask the provider about a `processing` refund.
     pub next_check_at: Option<DateTimeUtc>,
     pub completed_at: Option<DateTimeUtc>,

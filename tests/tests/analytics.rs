@@ -33,12 +33,13 @@ const PAYMENT_STATUSES: [PaymentStatus; 8] = [
     PaymentStatus::Expired,
     PaymentStatus::Unknown,
 ];
-const REFUND_STATUSES: [RefundStatus; 5] = [
+const REFUND_STATUSES: [RefundStatus; 6] = [
     RefundStatus::Pending,
     RefundStatus::Processing,
     RefundStatus::Completed,
     RefundStatus::Failed,
     RefundStatus::Cancelled,
+    RefundStatus::Unknown,
 ];
 const INTERVALS: [SubscriptionInterval; 5] = [
     SubscriptionInterval::Daily,

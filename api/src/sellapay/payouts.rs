@@ -284,10 +284,11 @@ impl SellapayPayoutsApi {
     }
 }
 
-/// Sellapay's words for a payout's state: a payout the rail is still working on is `pending`.
+/// Sellapay's words for a payout's state: a payout the rail is still working on, or whose
+/// outcome awaits reconciliation, is `pending`, the seed's only unfinished state.
 pub fn status_word(status: PayoutStatus) -> &'static str {
     match status {
-        PayoutStatus::Pending | PayoutStatus::Processing => "pending",
+        PayoutStatus::Pending | PayoutStatus::Processing | PayoutStatus::Unknown => "pending",
         PayoutStatus::Completed => "completed",
         PayoutStatus::Failed => "failed",
     }

@@ -235,6 +235,8 @@ pub struct RefundCountsView {
     pub completed: i64,
     pub failed: i64,
     pub cancelled: i64,
+    /// Held for reconciliation: the provider may have refunded them but cannot say.
+    pub unknown: i64,
 }
 
 /// Completed refunds in one currency.
@@ -268,6 +270,7 @@ impl From<RefundFigures> for RefundsView {
                 completed: counts.completed,
                 failed: counts.failed,
                 cancelled: counts.cancelled,
+                unknown: counts.unknown,
             },
             volumes: figures
                 .volumes

@@ -47,6 +47,9 @@ pub enum Status {
     Completed,
     Failed,
     Cancelled,
+    /// The request may have reached the provider, which cannot say whether it refunded: the
+    /// amount stays held until the provider's answer or an operator resolves it.
+    Unknown,
 }
 
 impl From<RefundStatus> for Status {
@@ -57,6 +60,7 @@ impl From<RefundStatus> for Status {
             RefundStatus::Completed => Self::Completed,
             RefundStatus::Failed => Self::Failed,
             RefundStatus::Cancelled => Self::Cancelled,
+            RefundStatus::Unknown => Self::Unknown,
         }
     }
 }
@@ -136,7 +140,11 @@ pub struct RefundCapability {
 }
 
 /// The refund `id` if the caller may see it; another merchant's is a 404.
-async fn visible_refund(state: &AppState, principal: &Principal, id: &str) -> ApiResult<refund_rows::Model> {
+pub async fn visible_refund(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> ApiResult<refund_rows::Model> {
     refund_rows::Entity::find_by_id(id)
         .one(&state.db)
         .await?
@@ -304,8 +312,9 @@ impl RefundsApi {
 
     /// Poll refund status from provider
     ///
-    /// Asks the provider about a refund it is still processing; the answer is applied by a
-    /// job. A refund in any other status is returned as it is, without a job.
+    /// Asks the provider about a refund it is still processing, or one held as `unknown`; the
+    /// answer is applied by a job. A refund in any other status is returned as it is, without
+    /// a job.
     #[oai(path = "/payments/refunds/:refund_id/poll", method = "post", operation_id = "pollRefund")]
     async fn poll(
         &self,
@@ -314,7 +323,7 @@ impl RefundsApi {
         #[oai(name = "refundId")] refund_id: Path<String>,
     ) -> ApiResult<Reply<RefundAccepted, 202>> {
         let refund = visible_refund(&state, &auth.0, &refund_id.0).await?;
-        if refund.status != RefundStatus::Processing {
+        if !matches!(refund.status, RefundStatus::Processing | RefundStatus::Unknown) {
             return Ok(Reply::new(RefundAccepted { refund: refund.into(), job: None }));
         }
         let job = enqueue_now(

@@ -5,6 +5,11 @@
 //! URL and offers nothing to ask; bank payouts go through the bank rail, whose unsigned
 //! callback is only a hint to ask it.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -58,7 +63,8 @@ pub struct CheckPayout {
     pub trigger: PayoutTrigger,
 }
 
-/// A day of polling at one a minute; a transfer still unsettled after that needs an operator.
+/// A day of polling at one a minute; a transfer still unsettled after that is held as `unknown`
+/// for an operator.
 const MAX_POLL_ROUNDS: u32 = 1_440;
 
 /// The provider configuration a payout kind goes through, and the callback path of its rail.
@@ -95,8 +101,16 @@ async fn apply(
     let done = match state {
         PayoutState::Processing { handle } => {
             let payout = payouts::mark_processing(txn, payout, handle).await?;
-            if let Some(round) = next_poll.filter(|round| *round <= MAX_POLL_ROUNDS) {
-                schedule_poll(txn, outbox, &payout, round).await?;
+            match next_poll {
+                Some(round) if round <= MAX_POLL_ROUNDS => schedule_poll(txn, outbox, &payout, round).await?,
+                Some(_) => {
+                    let reason = "the rail still reported the transfer in progress after a day of polling";
+                    let held = payouts::hold_unknown(txn, &payout, reason).await?;
+                    return Ok(
+                        json!({ "status": held.map_or(payout.status, |p| p.status), "reason": reason }),
+                    );
+                }
+                None => {}
             }
             return Ok(json!({ "status": payout.status }));
         }
@@ -166,10 +180,12 @@ impl Job for SendPayout {
                 .await;
         };
         let sent_before = payout.sent_at.is_some();
+        let last_attempt = ctx.attempt >= ctx.job.max_attempts;
         let adapter = match configured_adapter_for(&ctx, provider, &payout.merchant_id).await? {
             Ok(adapter) => adapter,
             Err(err) if !sent_before => return release(&ctx, payout, err.to_string()).await,
-            Err(err) => return Err(JobError::Transient(err.to_string())),
+            Err(err) if !last_attempt => return Err(JobError::Transient(err.to_string())),
+            Err(err) => return hold(&ctx, payout, format!("the rail cannot be asked: {err}")).await,
         };
         let result_url = payout_result_url(&ctx, path, &payout.id);
         if !sent_before {
@@ -181,19 +197,49 @@ impl Job for SendPayout {
             Ok(state) => state,
             // The rail has this payout from an earlier attempt whose answer was lost.
             Err(ProviderError::Duplicate(_)) => PayoutState::Processing { handle: None },
-            Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
+            Err(err) if err.is_transient() && !last_attempt => {
+                return Err(JobError::Transient(err.to_string()));
+            }
+            Err(err) if err.is_transient() => {
+                return hold(&ctx, payout, format!("the rail may have the payout and cannot say: {err}"))
+                    .await;
+            }
             // A refusal of the request itself is the same refusal the earlier attempt got.
             Err(ProviderError::Rejected { message, .. }) => return release(&ctx, payout, message).await,
             Err(err) if !sent_before => return release(&ctx, payout, err.to_string()).await,
             Err(err) => {
-                // An earlier attempt may have gone through: only an operator can tell now.
-                return Err(JobError::Permanent(format!("payout left for review: {err}")));
+                // An earlier attempt may have gone through: only the rail or an operator can
+                // tell now.
+                return hold(&ctx, payout, format!("the rail may have the payout and cannot say: {err}"))
+                    .await;
             }
         };
         let outbox = ctx.outbox();
         let poll = (payout.kind == PayoutKind::Bank).then_some(1);
         ctx.finish(move |txn| Box::pin(async move { apply(txn, &outbox, &payout, state, poll).await })).await
     }
+}
+
+/// Holds a payout the rail may have, but about which it cannot say, as `unknown`: its amount
+/// stays reserved, never released on a guess.
+async fn hold(ctx: &JobContext, payout: payout_rows::Model, reason: String) -> Result<Completed, JobError> {
+    let payout_id = payout.id.clone();
+    let became_unknown = Arc::new(AtomicBool::new(false));
+    let marked = Arc::clone(&became_unknown);
+    let completed = ctx
+        .finish(move |txn| {
+            Box::pin(async move {
+                let held = payouts::hold_unknown(txn, &payout, &reason).await?;
+                marked.store(held.is_some(), Ordering::Relaxed);
+                Ok(json!({ "status": held.map_or(payout.status, |p| p.status), "reason": reason }))
+            })
+        })
+        .await?;
+    if became_unknown.load(Ordering::Relaxed) {
+        metrics::counter!("money_held_unknown_total", "kind" => "payout", "provider" => "rail").increment(1);
+        tracing::warn!(%payout_id, "payout held as unknown, awaiting reconciliation");
+    }
+    Ok(completed)
 }
 
 impl Job for CheckPayout {

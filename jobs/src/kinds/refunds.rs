@@ -1,6 +1,11 @@
 //! Refunds in live mode: sending them to the provider, and following up on those the provider
 //! is still working on. (Simulation-mode refunds are finalised by the API at once.)
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use chrono::{Duration as TimeDelta, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
@@ -44,22 +49,20 @@ enum Call {
 
 async fn run_call(ctx: JobContext, refund_id: &str, call: Call) -> Result<Completed, JobError> {
     let refund = refunds::find(&ctx.db, refund_id).await.map_err(|e| JobError::Permanent(e.to_string()))?;
-    let expected = match call {
-        Call::Send => RefundStatus::Pending,
-        Call::Ask => RefundStatus::Processing,
+    let due = match call {
+        Call::Send => refund.status == RefundStatus::Pending,
+        Call::Ask => matches!(refund.status, RefundStatus::Processing | RefundStatus::Unknown),
     };
-    if refund.status != expected {
-        let status = refund.status;
-        return ctx
-            .finish(move |_| {
-                Box::pin(async move { Ok(json!({ "status": status, "note": "nothing to do" })) })
-            })
-            .await;
+    if !due {
+        return ctx.conclude(json!({ "status": refund.status, "note": "nothing to do" })).await;
     }
     let payment = payment_rows::Entity::find_by_id(refund.payment_id.as_str())
         .one(&ctx.db)
         .await?
         .ok_or_else(|| JobError::Permanent(format!("payment {} does not exist", refund.payment_id)))?;
+    // Once the provider has accepted the refund (it is processing), or an earlier attempt may
+    // have sent it, only the provider's own answer may release its amount.
+    let reached = refund.sent_at.is_some() || !matches!(call, Call::Send);
     let outcome = match adapter_for(&ctx, &refund.provider, refund.mode, &refund.merchant_id).await? {
         Err(err) => Err(err),
         Ok(adapter) => {
@@ -70,38 +73,63 @@ async fn run_call(ctx: JobContext, refund_id: &str, call: Call) -> Result<Comple
                 currency: &refund.currency,
             };
             match call {
-                Call::Send => adapter.refund(&request).await,
+                Call::Send => {
+                    refunds::mark_sent(&ctx.db, &refund.id).await?;
+                    adapter.refund(&request).await
+                }
                 Call::Ask => adapter.refund_status(&request).await,
             }
         }
     };
+    let last_attempt = ctx.attempt >= ctx.job.max_attempts;
     let state = match outcome {
-        Ok(state) => state,
-        Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
-        Err(ProviderError::Rejected { message, .. }) => RefundState::Failed { reason: message },
-        Err(err) => RefundState::Failed { reason: err.to_string() },
+        Ok(state) => Ok(state),
+        Err(err) if err.is_transient() && !last_attempt => return Err(JobError::Transient(err.to_string())),
+        Err(err) if err.is_transient() => Err(format!("the provider could not be asked: {err}")),
+        Err(ProviderError::Rejected { message, .. }) => Ok(RefundState::Failed { reason: message }),
+        Err(err) if reached => Err(format!("the provider could not be asked: {err}")),
+        Err(err) => Ok(RefundState::Failed { reason: err.to_string() }),
     };
-    ctx.finish(move |txn| {
-        Box::pin(async move {
-            match state {
-                RefundState::Completed { refund_id } => {
-                    refunds::settle(txn, &refund, refund_id).await?;
-                    Ok(json!({ "status": "completed" }))
+    if refund.status == RefundStatus::Unknown && state.is_err() {
+        return ctx.conclude(json!({ "status": "unknown", "note": "the provider still cannot say" })).await;
+    }
+    let became_unknown = Arc::new(AtomicBool::new(false));
+    let marked = Arc::clone(&became_unknown);
+    let provider = refund.provider.clone();
+    let completed = ctx
+        .finish(move |txn| {
+            Box::pin(async move {
+                match state {
+                    Err(reason) => {
+                        let held = refunds::hold_unknown(txn, &refund, &reason).await?;
+                        marked.store(held.is_some(), Ordering::Relaxed);
+                        Ok(json!({ "status": "unknown", "reason": reason }))
+                    }
+                    Ok(RefundState::Completed { refund_id }) => {
+                        refunds::settle(txn, &refund, refund_id).await?;
+                        Ok(json!({ "status": "completed" }))
+                    }
+                    Ok(RefundState::Failed { reason }) => {
+                        refunds::fail(txn, &refund, RefundStatus::Failed, &reason).await?;
+                        Ok(json!({ "status": "failed", "reason": reason }))
+                    }
+                    Ok(RefundState::Processing) => {
+                        let seconds = RuntimeConfig::load(txn).await?.refunds.recheck_seconds;
+                        let recheck_after =
+                            TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 2));
+                        refunds::mark_processing(txn, &refund, Utc::now() + recheck_after).await?;
+                        Ok(json!({ "status": "processing" }))
+                    }
                 }
-                RefundState::Failed { reason } => {
-                    refunds::fail(txn, &refund, RefundStatus::Failed, &reason).await?;
-                    Ok(json!({ "status": "failed", "reason": reason }))
-                }
-                RefundState::Processing => {
-                    let seconds = RuntimeConfig::load(txn).await?.refunds.recheck_seconds;
-                    let recheck_after = TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 2));
-                    refunds::mark_processing(txn, &refund, Utc::now() + recheck_after).await?;
-                    Ok(json!({ "status": "processing" }))
-                }
-            }
+            })
         })
-    })
-    .await
+        .await?;
+    if became_unknown.load(Ordering::Relaxed) {
+        metrics::counter!("money_held_unknown_total", "kind" => "refund", "provider" => provider)
+            .increment(1);
+        tracing::warn!(refund_id, "refund held as unknown, awaiting reconciliation");
+    }
+    Ok(completed)
 }
 
 impl Job for ProcessRefund {

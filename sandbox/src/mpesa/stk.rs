@@ -149,7 +149,7 @@ async fn push_payment(req: &Request, body: Body, app: &Arc<App>) -> Result<Reply
         (handle, calls == 1)
     };
     customer::prompt::<StkPush>(app, &handle);
-    if first_call && outcome == Outcome::StallsFirstInitiate {
+    if first_call && outcome.stalls_first_initiate() {
         tokio::time::sleep(app.config.stall).await;
     }
     Ok(wire::json(
