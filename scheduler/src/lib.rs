@@ -1,6 +1,6 @@
 //! The scheduler process: fires cron schedules, relays jobs the queue lost and starts webhook
-//! lanes. Several can run; one holds the leadership lease and does the work, the others stand
-//! by.
+//! lanes. Several can run; one holds the leadership lease and fires the schedules and runs the
+//! relay, the others stand by; every one starts webhook lanes, which is safe concurrently.
 
 mod cron_loop;
 mod leader;
@@ -42,13 +42,7 @@ pub async fn run(
     tokio::join!(
         leadership.hold(shutdown.clone()),
         relay::run(db.clone(), queue.clone(), leadership.clone(), settings.clone(), shutdown.clone()),
-        webhook_dispatch::run(
-            db.clone(),
-            queue.clone(),
-            leadership.clone(),
-            settings.clone(),
-            shutdown.clone()
-        ),
+        webhook_dispatch::run(db.clone(), queue.clone(), settings.clone(), shutdown.clone()),
         cron_loop::run(db, queue, leadership.clone(), shutdown.clone()),
     );
     tracing::info!("scheduler stopped");

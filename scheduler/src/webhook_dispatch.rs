@@ -3,6 +3,10 @@
 //! worker held come back once their lease lapses. On PostgreSQL a round also starts as soon as
 //! a transaction that made deliveries due commits (`NOTIFY`), so a new event's webhook does
 //! not wait for the next round.
+//!
+//! Every scheduler dispatches, leader or not: a lane is taken by a conditional update, so two
+//! schedulers starting the same endpoint's lane start one drain. Webhooks therefore go on at
+//! once when the leader dies, instead of waiting out its lease.
 
 use std::time::Duration;
 
@@ -11,23 +15,20 @@ use tokio_util::sync::CancellationToken;
 use ultra_domain::webhooks::DUE_CHANNEL;
 use ultra_jobs::{QueueClient, kinds::webhooks::dispatch_waiting};
 
-use crate::{SchedulerSettings, leader::Leadership};
+use crate::SchedulerSettings;
 
 pub async fn run(
     db: DatabaseConnection,
     queue: QueueClient,
-    leadership: Leadership,
     settings: SchedulerSettings,
     shutdown: CancellationToken,
 ) {
     let mut listener = None;
     while !shutdown.is_cancelled() {
-        if leadership.is_leader() {
-            match dispatch_waiting(&db, &queue).await {
-                Ok(0) => {}
-                Ok(started) => tracing::debug!(started, "started webhook lanes"),
-                Err(err) => tracing::warn!(error = %err, "webhook dispatch round failed"),
-            }
+        match dispatch_waiting(&db, &queue).await {
+            Ok(0) => {}
+            Ok(started) => tracing::debug!(started, "started webhook lanes"),
+            Err(err) => tracing::warn!(error = %err, "webhook dispatch round failed"),
         }
         if listener.is_none() {
             listener = listen(&db).await;

@@ -215,6 +215,55 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// Webhooks do not wait for a new scheduler leader: every scheduler dispatches, so killing the
+/// leader, with a 10 s lease, leaves deliveries flowing through the standby at once.
+#[tokio::test]
+async fn webhooks_keep_flowing_through_a_standby_when_the_leader_dies() {
+    let world = World::start(json!({ "allowPrivateUrls": true })).await;
+    let receiver = Receiver::start(Behaviour::Succeed).await;
+    world.create_endpoint(receiver.url(), WHSEC_SECRET, &["payment.completed"], true).await;
+    // Two schedulers with the default 10 s lease replace the harness's, whose lease is 2 s.
+    let env = [("ULTRA_WEBHOOK_DISPATCH_INTERVAL_MS", "100"), ("ULTRA_SCHEDULER_LEASE_SECONDS", "10")];
+    let schedulers = [
+        start_scheduler(&world.app.db, &redis_url(), &world.app.redis_prefix, &env).await,
+        start_scheduler(&world.app.db, &redis_url(), &world.app.redis_prefix, &env).await,
+    ];
+    world._scheduler.signal("KILL");
+    let redis = ultra_domain::redis_conn::connect(&redis_url()).await.unwrap();
+    let lease_key = format!("{}jobs-scheduler-leader", world.app.redis_prefix);
+    let leader = || {
+        let mut redis = redis.clone();
+        let lease_key = lease_key.clone();
+        async move { redis::cmd("GET").arg(&lease_key).query_async::<Option<String>>(&mut redis).await.unwrap() }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let holder = loop {
+        let holder = leader().await;
+        if let Some(index) = holder
+            .as_deref()
+            .and_then(|id| schedulers.iter().position(|s| id.starts_with(&format!("{}-", s.pid()))))
+        {
+            break (index, holder.unwrap());
+        }
+        assert!(Instant::now() < deadline, "no new leader: {holder:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    world.record("payment.completed", 1).await;
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+
+    schedulers[holder.0].signal("KILL");
+    let killed = Instant::now();
+    world.record("payment.completed", 1).await;
+    receiver.wait_for(2, Duration::from_secs(5)).await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(3), "delivered {took:?} after the leader died, not after its lease");
+    assert_eq!(
+        leader().await.as_deref(),
+        Some(holder.1.as_str()),
+        "the dead leader's lease had not lapsed yet"
+    );
+}
+
 #[tokio::test]
 async fn a_completed_payment_is_delivered_once_to_each_subscribed_endpoint_signed() {
     let world = World::start(json!({ "allowPrivateUrls": true })).await;
