@@ -27,7 +27,11 @@ pub struct Model {
     pub response_status: Option<i32>,
     pub response_headers: Option<Json>,
     pub response_body: Option<Vec<u8>>,
+    /// When the request holding the claim last showed it was alive; a claim not refreshed for a
+    /// few seconds belongs to a request that died, and the next request with the key takes it.
     pub locked_at: DateTimeUtc,
+    /// The holding request's own token: only its holder may record the response.
+    pub claim_token: Option<String>,
     pub expires_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
 }

@@ -16,7 +16,7 @@ mod m20261129_000011_links_subscriptions_exports;
 mod m20261129_000012_analytics_and_onboarding;
 mod m20261129_000013_social_publishing;
 mod m20261129_000014_partial_payment_indexes;
-mod m20261207_000015_refund_sent_at;
+mod m20261207_000015_refund_sent_and_claim_tokens;
 
 pub struct Migrator;
 
@@ -38,7 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000012_analytics_and_onboarding::Migration),
             Box::new(m20261129_000013_social_publishing::Migration),
             Box::new(m20261129_000014_partial_payment_indexes::Migration),
-            Box::new(m20261207_000015_refund_sent_at::Migration),
+            Box::new(m20261207_000015_refund_sent_and_claim_tokens::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use ultra_entity::idempotency_keys::{self, IdempotencyState};
 use ultra_tests::TestApp;
 
 async fn create_user(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwest::Response {
@@ -175,4 +176,113 @@ async fn a_key_is_replayed_only_for_its_endpoints_ttl() {
         create_user(&app, &token, "short-lived", &json!({ "email": "ttl2@ultra.test", "name": "T2" })).await;
     assert_eq!(after_expiry.status(), StatusCode::CREATED, "an expired key is a new request");
     assert_eq!(users_with_email(&app, &token, "ttl2@ultra.test").await, 1);
+}
+
+/// What a request that died mid-way leaves behind: its claim on the key, committed apart from
+/// its effect, which rolled back with its connection.
+async fn dead_claim(app: &TestApp, scope: &str, key: &str, endpoint: &str, body: &Value) {
+    use sea_orm::{ActiveModelTrait, Set};
+    use sha2::{Digest, Sha256};
+    let now = chrono::Utc::now();
+    idempotency_keys::ActiveModel {
+        scope: Set(scope.to_owned()),
+        key: Set(key.to_owned()),
+        endpoint: Set(endpoint.to_owned()),
+        request_hash: Set(hex::encode(Sha256::digest(serde_json::to_vec(body).unwrap()))),
+        state: Set(IdempotencyState::InFlight),
+        locked_at: Set(now),
+        claim_token: Set(Some("a-request-that-died".to_owned())),
+        expires_at: Set(now + chrono::Duration::hours(1)),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.db.connect().await)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_dead_requests_claim_is_taken_over_within_seconds() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let admin = ultra_domain::users::find_by_email(&app.db.connect().await, ultra_tests::ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let body = json!({ "email": "crashed@ultra.test", "name": "Crashed", "password": "password-123" });
+    dead_claim(&app, &admin.id, "key-of-a-crash", "POST /api/v1/admin/users", &body).await;
+    let died = std::time::Instant::now();
+
+    // The claim is fresh: for now it may still be a live request.
+    let early = create_user(&app, &token, "key-of-a-crash", &body).await;
+    assert_eq!(early.status(), StatusCode::CONFLICT);
+    assert_eq!(early.json::<Value>().await.unwrap()["meta"]["code"], "idempotency_in_flight");
+    let created = loop {
+        let response = create_user(&app, &token, "key-of-a-crash", &body).await;
+        if response.status() == StatusCode::CREATED {
+            break died.elapsed();
+        }
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert!(died.elapsed() < std::time::Duration::from_secs(10), "the dead claim was never taken over");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert!(created >= std::time::Duration::from_secs(4), "taken over only once stale: {created:?}");
+    assert!(created < std::time::Duration::from_secs(7), "taken over within seconds: {created:?}");
+    assert_eq!(users_with_email(&app, &token, "crashed@ultra.test").await, 1);
+    let replay = create_user(&app, &token, "key-of-a-crash", &body).await;
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+}
+
+/// A live request slower than the stale time keeps its claim: it refreshes it while it runs.
+#[tokio::test]
+async fn a_slow_live_request_keeps_its_claim() {
+    if std::env::var("ULTRA_TEST_DB").as_deref() == Ok("sqlite") {
+        // SQLite locks the whole file: no lock can stall one request's effect and not its claim.
+        return;
+    }
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let body = json!({ "email": "slow@ultra.test", "name": "Slow", "password": "password-123" });
+    let db = app.db.connect().await;
+    let hold = db.begin().await.unwrap();
+    // New users cannot be written until this transaction ends; reads go on.
+    hold.execute_unprepared("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").await.unwrap();
+    let first = {
+        let request = app
+            .client
+            .post(app.url("/api/v1/admin/users"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "key-slow")
+            .json(&body);
+        tokio::spawn(async move { request.send().await.unwrap().status() })
+    };
+    // Only once the first request holds the key may the others knock.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while idempotency_keys::Entity::find()
+        .filter(idempotency_keys::Column::Key.eq("key-slow"))
+        .one(&db)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(std::time::Instant::now() < deadline, "the first request never claimed its key");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(8) {
+        let response = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            create_user(&app, &token, "key-slow", &body),
+        )
+        .await
+        .expect("a request that takes the claim over blocks behind the lock");
+        assert_eq!(response.status(), StatusCode::CONFLICT, "a live claim is never taken over");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    hold.rollback().await.unwrap();
+    assert_eq!(first.await.unwrap(), StatusCode::CREATED);
+    assert_eq!(users_with_email(&app, &token, "slow@ultra.test").await, 1);
 }

@@ -4,8 +4,11 @@
 //! A key is claimed by inserting its row before the effect runs (`in_flight`), outside the
 //! effect's transaction so that a concurrent request with the same key sees the claim at once
 //! and gets 409 instead of waiting or running the effect a second time. If the effect fails the
-//! claim is released, so the client may retry; if the process dies, the claim goes stale and
-//! the next request with the key takes it over.
+//! claim is released, so the client may retry. While the effect runs, its request refreshes the
+//! claim every second; if the process dies, the claim goes stale within [`STALE_CLAIM`] and the
+//! next request with the key takes it over under a new token. Only the holder of the current
+//! token records the response, in its effect's transaction, so a request whose claim was taken
+//! over (one so starved it could not refresh) rolls back instead of committing a second effect.
 
 use std::{
     future::Future,
@@ -17,7 +20,8 @@ use chrono::{Duration as ChronoDuration, Utc};
 use poem::http::StatusCode;
 use poem_openapi::types::ToJSON;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, sea_query::OnConflict,
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    sea_query::{Expr, OnConflict},
 };
 use ultra_domain::db::begin_write;
 use ultra_entity::{
@@ -32,8 +36,11 @@ use super::{
 };
 use crate::AppState;
 
-/// A claim older than this belongs to a request that died mid-way; its effect rolled back.
-const STALE_CLAIM: ChronoDuration = ChronoDuration::seconds(60);
+/// A claim not refreshed for this long belongs to a request that died mid-way; its effect
+/// rolled back with its connection.
+const STALE_CLAIM: ChronoDuration = ChronoDuration::seconds(5);
+/// How often a running request refreshes its claim: well inside [`STALE_CLAIM`].
+const REFRESH_CLAIM: std::time::Duration = std::time::Duration::from_secs(1);
 const MAX_KEY_LEN: usize = 255;
 
 pub type Effect<'t, R> = Pin<Box<dyn Future<Output = ApiResult<R>> + Send + 't>>;
@@ -86,33 +93,44 @@ where
             format!("must be 1 to {MAX_KEY_LEN} printable ASCII characters"),
         ));
     }
-    let claim_id = match claim(state, &request, key).await? {
+    let (claim_id, token) = match claim(state, &request, key).await? {
         Claim::Replay(bytes) => return Ok(Reply::stored(bytes, true)),
-        Claim::Claimed(id) => id,
+        Claim::Claimed { id, token } => (id, token),
     };
+    let refresh = Refresh::start(state.db.clone(), claim_id, token.clone());
 
     let outcome: ApiResult<Vec<u8>> = async {
         let txn = begin_write(&state.db).await?;
         let reply = effect(&txn).await?;
         let bytes = reply.to_bytes();
-        idempotency_keys::ActiveModel {
-            id: Set(claim_id),
-            state: Set(IdempotencyState::Completed),
-            response_status: Set(Some(i32::from(STATUS))),
-            response_body: Set(Some(bytes.clone())),
-            ..Default::default()
+        let recorded = idempotency_keys::Entity::update_many()
+            .col_expr(idempotency_keys::Column::State, Expr::value(IdempotencyState::Completed))
+            .col_expr(idempotency_keys::Column::ResponseStatus, Expr::value(i32::from(STATUS)))
+            .col_expr(idempotency_keys::Column::ResponseBody, Expr::value(bytes.clone()))
+            .filter(idempotency_keys::Column::Id.eq(claim_id))
+            .filter(idempotency_keys::Column::ClaimToken.eq(token.as_str()))
+            .exec(&txn)
+            .await?;
+        if recorded.rows_affected == 0 {
+            // Another request took the claim over: its effect is the one that counts.
+            txn.rollback().await?;
+            return Err(in_flight());
         }
-        .update(&txn)
-        .await?;
         txn.commit().await?;
         Ok(bytes)
     }
     .await;
+    drop(refresh);
 
     match outcome {
         Ok(bytes) => Ok(Reply::stored(bytes, false)),
         Err(err) => {
-            if let Err(release_err) = idempotency_keys::Entity::delete_by_id(claim_id).exec(&state.db).await {
+            let released = idempotency_keys::Entity::delete_many()
+                .filter(idempotency_keys::Column::Id.eq(claim_id))
+                .filter(idempotency_keys::Column::ClaimToken.eq(token.as_str()))
+                .exec(&state.db)
+                .await;
+            if let Err(release_err) = released {
                 tracing::warn!(error = %release_err, "could not release an idempotency claim; it will go stale");
             }
             Err(err)
@@ -120,8 +138,44 @@ where
     }
 }
 
+fn in_flight() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_in_flight",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+    )
+}
+
+/// Keeps a claim fresh while its request runs, until dropped.
+struct Refresh(tokio::task::JoinHandle<()>);
+
+impl Refresh {
+    fn start(db: sea_orm::DatabaseConnection, claim_id: i64, token: String) -> Self {
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(REFRESH_CLAIM).await;
+                let refreshed = idempotency_keys::Entity::update_many()
+                    .col_expr(idempotency_keys::Column::LockedAt, Expr::value(Utc::now()))
+                    .filter(idempotency_keys::Column::Id.eq(claim_id))
+                    .filter(idempotency_keys::Column::ClaimToken.eq(token.as_str()))
+                    .exec(&db)
+                    .await;
+                if let Err(err) = refreshed {
+                    tracing::warn!(error = %err, "could not refresh an idempotency claim");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Refresh {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 enum Claim {
-    Claimed(i64),
+    Claimed { id: i64, token: String },
     Replay(Vec<u8>),
 }
 
@@ -133,6 +187,7 @@ async fn claim(state: &AppState, request: &Idempotent<'_>, key: &str) -> ApiResu
     // Two rounds at most: the second after clearing an expired row for the same key.
     for _ in 0..2 {
         let now = Utc::now();
+        let token = ulid::Ulid::new().to_string();
         let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
             scope: Set(request.scope.to_owned()),
             key: Set(key.to_owned()),
@@ -140,6 +195,7 @@ async fn claim(state: &AppState, request: &Idempotent<'_>, key: &str) -> ApiResu
             request_hash: Set(request.fingerprint.to_owned()),
             state: Set(IdempotencyState::InFlight),
             locked_at: Set(now),
+            claim_token: Set(Some(token.clone())),
             expires_at: Set(now + ttl),
             created_at: Set(now),
             ..Default::default()
@@ -154,7 +210,7 @@ async fn claim(state: &AppState, request: &Idempotent<'_>, key: &str) -> ApiResu
             .await?;
         let Some(existing) = existing else { continue };
         if inserted == 1 {
-            return Ok(Claim::Claimed(existing.id));
+            return Ok(Claim::Claimed { id: existing.id, token });
         }
         if existing.expires_at <= now {
             idempotency_keys::Entity::delete_many()
@@ -177,25 +233,19 @@ async fn claim(state: &AppState, request: &Idempotent<'_>, key: &str) -> ApiResu
                 .ok_or_else(|| ApiError::internal("completed idempotency key without a response"));
         }
         if existing.locked_at > now - STALE_CLAIM {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_in_flight",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            ));
+            return Err(in_flight());
         }
         let taken = idempotency_keys::Entity::update_many()
-            .col_expr(Column::LockedAt, sea_orm::sea_query::Expr::value(now))
+            .col_expr(Column::LockedAt, Expr::value(now))
+            .col_expr(Column::ClaimToken, Expr::value(token.as_str()))
             .filter(Column::Id.eq(existing.id))
             .filter(Column::LockedAt.eq(existing.locked_at))
+            .filter(Column::State.eq(IdempotencyState::InFlight))
             .exec(&state.db)
             .await?;
         if taken.rows_affected == 1 {
-            return Ok(Claim::Claimed(existing.id));
+            return Ok(Claim::Claimed { id: existing.id, token });
         }
     }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "idempotency_in_flight",
-        "a request with this Idempotency-Key is still being processed; retry shortly",
-    ))
+    Err(in_flight())
 }
