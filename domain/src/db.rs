@@ -41,16 +41,76 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 /// transaction that reads and then writes can lose an update or fail with "database is locked"
 /// when another writer got in between, while an immediate one simply waits its turn. On
 /// PostgreSQL it is a plain `BEGIN` at the connection's READ COMMITTED ([`connect`]).
+///
+/// A connection the server dropped (PostgreSQL restarted, or an operator ended its sessions)
+/// fails on its first statement; `BEGIN` changes nothing, so it is sent again on another
+/// connection, and a request that had not started yet goes through.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            let options = TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            };
-            db.begin_with_options(options).await
+    let mut tries = 0;
+    loop {
+        let begun = match db.get_database_backend() {
+            DbBackend::Sqlite => {
+                let options = TransactionOptions {
+                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                    ..Default::default()
+                };
+                db.begin_with_options(options).await
+            }
+            _ => db.begin().await,
+        };
+        match begun {
+            Err(err) if tries < BEGIN_TRIES && connection_lost(&err) => tries += 1,
+            begun => return begun,
         }
-        _ => db.begin().await,
+    }
+}
+
+/// How many dropped connections `BEGIN` moves past: a pool holds at most this many dead ones
+/// in a row only when the server is truly gone.
+const BEGIN_TRIES: u32 = 3;
+
+/// The error came from a connection that is gone (reset, closed, or ended by the server)
+/// rather than from the statement.
+fn connection_lost(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error;
+    match sqlx_error(err) {
+        Some(Error::Io(_) | Error::Protocol(_) | Error::WorkerCrashed) => true,
+        Some(Error::Database(db_err)) => db_err.code().is_some_and(|code| is_connection_state(&code)),
+        _ => false,
+    }
+}
+
+/// Whether the statement that failed with `err` is known not to have taken effect, and a retry
+/// may succeed: no connection could be had, or the server itself reported the failure as a
+/// lost or ended connection, a shutdown, a deadlock or a serialization failure, all of which
+/// roll the transaction back. A connection that broke while waiting for an answer says
+/// nothing of whether a `COMMIT` or single statement went through, so it is not among them.
+pub fn is_retryable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error;
+    if matches!(err, DbErr::ConnectionAcquire(_)) {
+        return true;
+    }
+    match sqlx_error(err) {
+        Some(Error::PoolTimedOut | Error::PoolClosed) => true,
+        Some(Error::Database(db_err)) => db_err
+            .code()
+            .is_some_and(|code| is_connection_state(&code) || matches!(code.as_ref(), "40001" | "40P01")),
+        _ => false,
+    }
+}
+
+/// SQLSTATE class 08 (connection exception) and 57P01-57P03 (admin or crash shutdown, cannot
+/// connect now).
+fn is_connection_state(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match err {
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(inner))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(inner))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(inner)) => Some(inner.as_ref()),
+        _ => None,
     }
 }
 

@@ -162,8 +162,8 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
     }
 
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
+        Self { retry_after: Some(retry_after), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message) }
     }
 
     /// Maps an error poem or poem-openapi raised before a handler ran (no route, bad query
@@ -245,15 +245,26 @@ impl From<DomainError> for ApiError {
             DomainError::InsufficientFunds { .. } => {
                 Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_funds", err.to_string())
             }
-            DomainError::Database(_) | DomainError::Redis(_) | DomainError::Internal(_) => {
-                Self::internal(err)
-            }
+            DomainError::Database(err) => err.into(),
+            DomainError::Redis(_) | DomainError::Internal(_) => Self::internal(err),
         }
     }
 }
 
+/// A database error the server reported as rolled back, or a connection that could not be had,
+/// is a `503` with `Retry-After`: nothing the request asked for took effect, so retrying is
+/// safe even without an `Idempotency-Key`. Anything else, a connection lost while a `COMMIT`
+/// was on the wire included, may or may not have taken effect, and stays a `500`.
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
+        if ultra_domain::db::is_retryable(&err) {
+            tracing::warn!(error = %err, "database unavailable; the request changed nothing");
+            return Self::unavailable(
+                "database_unavailable",
+                "the database could not complete the request and nothing was changed; retry shortly",
+                1,
+            );
+        }
         Self::internal(err)
     }
 }

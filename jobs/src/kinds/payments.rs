@@ -138,16 +138,24 @@ impl Opener {
     }
 }
 
-/// Writes a batch and pushes its jobs. If the batch cannot be written, each payment is tried
-/// on its own, so that one that cannot be written fails alone rather than with its batch.
+/// Writes a batch and pushes its jobs. A batch whose statement never ran, because its pooled
+/// connection had been dropped, is written once more; one that cannot be written is then tried
+/// payment by payment, so that one that cannot be written fails alone rather than with its
+/// batch.
 async fn open_batch(
     db: DatabaseConnection,
     queue: QueueClient,
     batch: Vec<(Opening, oneshot::Sender<Opened>)>,
 ) {
     let (openings, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    let alone = (openings.len() > 1).then(|| openings.clone());
-    let outcomes = match (open_all(&db, openings).await, alone) {
+    let again = openings.clone();
+    let written = match open_all(&db, openings).await {
+        // The statement never ran (its connection had been dropped): once more, on another.
+        Err(DomainError::Database(err)) if db::is_retryable(&err) => open_all(&db, again.clone()).await,
+        written => written,
+    };
+    let alone = (again.len() > 1).then_some(again);
+    let outcomes = match (written, alone) {
         (Ok(opened), _) => opened.into_iter().map(Ok).collect(),
         (Err(err), None) => vec![Err(err)],
         (Err(_), Some(openings)) => {
