@@ -81,17 +81,25 @@ pub async fn dispatch_all(queue: &QueueClient, enqueued: &[Enqueued]) {
     if pushes.is_empty() {
         return;
     }
-    match queue.push(&pushes).await {
-        Ok(()) => {
+    match tokio::time::timeout(PUSH_BUDGET, queue.push(&pushes)).await {
+        Ok(Ok(())) => {
             for e in enqueued.iter().filter(|e| e.push.is_some()) {
                 metrics::counter!("jobs_enqueued_total", "kind" => e.job.kind.clone()).increment(1);
             }
         }
-        Err(err) => {
+        Ok(Err(err)) => {
             tracing::warn!(error = %err, count = pushes.len(), "push after commit failed; the relay will re-push")
+        }
+        Err(_) => {
+            tracing::warn!(count = pushes.len(), "push after commit timed out; the relay will re-push")
         }
     }
 }
+
+/// The longest a push after commit may take. The rows are committed and the relay carries
+/// whatever Redis did not take, so a request never waits on a Redis that is down or stalled
+/// for more than this.
+const PUSH_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Enqueues a job on its own and pushes it at once: for a request whose only effect is the job.
 pub async fn enqueue_now<J: Job>(

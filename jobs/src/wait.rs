@@ -21,9 +21,24 @@ pub async fn until_finished(
     timeout: Duration,
 ) -> Result<Option<jobs::Model>, ultra_domain::DomainError> {
     let deadline = Instant::now() + timeout;
-    let mut pubsub = redis.get_async_pubsub().await?;
-    // Subscribe before reading the row, so a completion between the two is not missed.
-    pubsub.subscribe(queue.done_channel(job_id)).await?;
+    // Subscribed before the row is read, so a completion between the two is not missed.
+    let subscribed = tokio::time::timeout(SUBSCRIBE_BUDGET, async {
+        let mut pubsub = redis.get_async_pubsub().await?;
+        pubsub.subscribe(queue.done_channel(job_id)).await?;
+        Ok::<_, redis::RedisError>(pubsub)
+    })
+    .await;
+    let mut pubsub = match subscribed {
+        Ok(Ok(pubsub)) => pubsub,
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, job_id, "cannot subscribe to the job's end; polling the database");
+            return poll_until_finished(db, job_id, deadline).await;
+        }
+        Err(_) => {
+            tracing::warn!(job_id, "subscribing to the job's end timed out; polling the database");
+            return poll_until_finished(db, job_id, deadline).await;
+        }
+    };
     let mut job = jobs::Entity::find_by_id(job_id).one(db).await?;
     let mut messages = pubsub.on_message();
     while let Some(current) = &job
@@ -36,6 +51,26 @@ pub async fn until_finished(
         job = jobs::Entity::find_by_id(job_id).one(db).await?;
     }
     Ok(job)
+}
+
+/// The longest a waiting request tries to subscribe before it polls the database instead.
+const SUBSCRIBE_BUDGET: Duration = Duration::from_millis(500);
+
+/// [`until_finished`] without Redis: the request has committed its work, so a Redis outage
+/// costs it some database reads, not its answer.
+async fn poll_until_finished(
+    db: &DatabaseConnection,
+    job_id: &str,
+    deadline: Instant,
+) -> Result<Option<jobs::Model>, ultra_domain::DomainError> {
+    loop {
+        let job = jobs::Entity::find_by_id(job_id).one(db).await?;
+        let now = Instant::now();
+        if job.as_ref().is_none_or(|job| job.status.is_terminal()) || now >= deadline {
+            return Ok(job);
+        }
+        tokio::time::sleep(SETTLE_POLL.min(deadline - now)).await;
+    }
 }
 
 /// How often a waiting request looks at the job's resource once the job is done.

@@ -433,6 +433,31 @@ impl OwnRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Starts a fresh, empty server on the same port after [`OwnRedis::stop`]: a Redis that
+    /// restarted and kept nothing.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("restart the redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.cli(&["PING"]).trim() != "PONG" {
+            assert!(Instant::now() < deadline, "redis-server did not restart");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for OwnRedis {

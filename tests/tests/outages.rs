@@ -9,7 +9,9 @@ use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use ultra_domain::runtime_config::RuntimeConfig;
 use ultra_entity::payments as payment_rows;
-use ultra_tests::{MERCHANT_EMAIL, MERCHANT_PASSWORD, TestApp};
+use ultra_tests::{
+    MERCHANT_EMAIL, MERCHANT_PASSWORD, OwnRedis, TestApp, TestDb, start_api, start_scheduler, start_worker,
+};
 
 fn on_sqlite() -> bool {
     std::env::var("ULTRA_TEST_DB").as_deref() == Ok("sqlite")
@@ -109,4 +111,85 @@ async fn requests_after_postgres_ends_every_connection_go_through_or_are_told_to
     let after = payment_rows::Entity::find().count(&db).await.unwrap();
     assert_eq!(after - before, accepted, "every accepted payment was written, and only those");
     assert!(took < Duration::from_secs(10), "answered in {took:?}");
+}
+
+#[tokio::test]
+async fn payments_are_taken_while_redis_is_down_and_collected_once_it_is_back() {
+    let mut redis = OwnRedis::start().await;
+    let db = TestDb::seeded().await;
+    let prefix = format!("test:{}:", ulid::Ulid::new().to_string().to_lowercase());
+    let api = start_api(&db, &prefix, &[("REDIS_URL", redis.url.as_str())]).await;
+    let app = TestApp { db, api, redis_prefix: prefix.clone(), client: reqwest::Client::new() };
+    simulate(&app, "mvola").await;
+    let token = app.login(MERCHANT_EMAIL, MERCHANT_PASSWORD).await;
+    let _worker = start_worker(&app.db, &redis.url, &prefix, &[]).await;
+    let _scheduler = start_scheduler(&app.db, &redis.url, &prefix, &[]).await;
+
+    redis.stop();
+    let mut taken = Vec::new();
+    for (index, wait) in [(1, None), (2, None), (4, Some(2))] {
+        let started = Instant::now();
+        let mut request = app
+            .client
+            .post(app.url("/api/v1/payments"))
+            .bearer_auth(&token)
+            .json(&json!({ "provider": "mvola", "amount": "1000", "customerPhone": "0340000000" }));
+        if index == 2 {
+            request = request.header("Idempotency-Key", "during-the-outage");
+        }
+        if let Some(seconds) = wait {
+            request = request.header("Prefer", format!("wait={seconds}"));
+        }
+        let response = request.send().await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let limit = Duration::from_secs(wait.unwrap_or(0)) + Duration::from_millis(1500);
+        assert!(took < limit, "answered in {took:?} with Redis down");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["status"], "pending", "no worker can take the job yet: {body}");
+        taken.push(body["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let (status, _, body) = request(&app, &token, "down", 0).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Logins are limited per client IP against guessing; with no Redis to count them they
+    // are refused, and told when to come back.
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "email": MERCHANT_EMAIL, "password": MERCHANT_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(response.json::<Value>().await.unwrap()["meta"]["code"], "rate_limit_unavailable");
+
+    // Redis comes back empty: the relay pushes the jobs it never carried, and every payment
+    // taken meanwhile is collected.
+    redis.restart().await;
+    let back = Instant::now();
+    for id in &taken {
+        loop {
+            let (_, payment) = get(&app, &token, &format!("/api/v1/payments/{id}")).await;
+            if payment["data"]["status"] == "completed" {
+                break;
+            }
+            assert!(back.elapsed() < Duration::from_secs(30), "payment {id} stayed {payment}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "email": MERCHANT_EMAIL, "password": MERCHANT_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let response = app.client.get(app.url(path)).bearer_auth(token).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -1,5 +1,12 @@
 //! Rate limits counted in Redis, so that they hold across API replicas.
 //!
+//! While Redis cannot be reached (no answer within [`REDIS_BUDGET`]), the limits that guard
+//! anonymous callers per client IP (login, Sellapay `authorize`, public checkout) refuse with
+//! `503` and `Retry-After`: they stand between the world and passwords and payers' phones.
+//! The limits on authenticated callers (requests and payments per account) let requests
+//! through: those callers are known, the database is the source of truth, and a Redis outage
+//! should not stop a merchant's payments. `rate_limit_unavailable_total` counts both.
+//!
 //! Each limit is a sliding window: a sorted set of the accepted requests' times, trimmed to the
 //! window on every check. Unlike fixed windows it never lets twice the limit through around a
 //! window boundary. Time comes from the Redis server so that replicas with skewed clocks agree.
@@ -137,18 +144,32 @@ impl Verdict {
     }
 }
 
-/// Counts one request against `key` and says whether it may proceed.
+/// The longest a rate-limit check waits for Redis before the outage policy applies.
+const REDIS_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Counts one request of an anonymous caller against `key` and says whether it may proceed;
+/// while Redis cannot count it, a `503` asking to retry.
 pub async fn check(state: &AppState, key: &str, rule: RateLimitRule) -> Result<Verdict, ApiError> {
-    let (_, verdict) = check_all(state, &[(key.to_owned(), rule)]).await?;
-    Ok(verdict)
+    match check_all(state, &[(key.to_owned(), rule)]).await? {
+        Some((_, verdict)) => Ok(verdict),
+        None => {
+            metrics::counter!("rate_limit_unavailable_total", "policy" => "refuse").increment(1);
+            Err(ApiError::unavailable(
+                "rate_limit_unavailable",
+                "this operation is rate limited and its limits cannot be checked right now; retry shortly",
+                1,
+            ))
+        }
+    }
 }
 
 /// Counts one request against every limit in `limits` in one Redis call, and says whether it
 /// may proceed: only if all of them have room. The verdict is the limit nearest to refusing.
+/// `None` when Redis did not answer in time.
 async fn check_all(
     state: &AppState,
     limits: &[(String, RateLimitRule)],
-) -> Result<(bool, Verdict), ApiError> {
+) -> Result<Option<(bool, Verdict)>, ApiError> {
     let mut invocation = CHECK.prepare_invoke();
     for (key, _) in limits {
         invocation.key(format!("{}ratelimit:{key}", state.config.redis_prefix));
@@ -157,8 +178,19 @@ async fn check_all(
         invocation.arg(u64::from(rule.window_seconds) * 1000).arg(rule.limit);
     }
     invocation.arg(ulid::Ulid::new().to_string());
-    let answer: Vec<i64> =
-        invocation.invoke_async(&mut state.redis.clone()).await.map_err(ApiError::internal)?;
+    let mut redis = state.redis.clone();
+    let answer: Vec<i64> = match tokio::time::timeout(REDIS_BUDGET, invocation.invoke_async(&mut redis)).await
+    {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "rate limits cannot be checked");
+            return Ok(None);
+        }
+        Err(_) => {
+            tracing::warn!("rate limits cannot be checked: Redis did not answer in time");
+            return Ok(None);
+        }
+    };
     let (now_ms, allowed) = match answer.as_slice() {
         [now_ms, allowed, ..] => (*now_ms, *allowed == 1),
         _ => return Err(ApiError::internal("rate limit script answered too little")),
@@ -178,7 +210,7 @@ async fn check_all(
     let nearest = verdicts
         .reduce(|kept, verdict| if verdict.nearer_than(&kept) { verdict } else { kept })
         .ok_or_else(|| ApiError::internal("no rate limit to check"))?;
-    Ok((allowed, nearest))
+    Ok(Some((allowed, nearest)))
 }
 
 /// Counts a request of an authenticated caller against `limits` and refuses it if any is full.
@@ -190,7 +222,10 @@ pub async fn enforce(
     state: &AppState,
     limits: &[(String, RateLimitRule)],
 ) -> Result<(), ApiError> {
-    let (allowed, verdict) = check_all(state, limits).await?;
+    let Some((allowed, verdict)) = check_all(state, limits).await? else {
+        metrics::counter!("rate_limit_unavailable_total", "policy" => "admit").increment(1);
+        return Ok(());
+    };
     let refusal = (!allowed).then(|| ApiError::rate_limited(verdict.retry_after));
     if let Some(reported) = req.extensions().get::<Reported>() {
         reported.keep(verdict);
@@ -225,6 +260,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             .find(|rule| rule.method == req.method() && rule.path == req.uri().path().trim_end_matches('/'))
             .map(|rule| (format!("{}:{}", rule.name, client_ip(&req)), rule.rule));
         let by_token = || self.token_rules.iter().find_map(|rule| rule.key(&req).map(|key| (key, rule.rule)));
+        let anonymous = by_ip.is_some();
         let Some((key, rule)) = by_ip.or_else(by_token) else {
             let reported = Reported::default();
             req.extensions_mut().insert(reported.clone());
@@ -249,8 +285,22 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
         };
         let state = req.data::<AppState>().cloned().ok_or_else(|| ApiError::internal("state missing"))?;
         let config = state.runtime.current().await.map_err(ApiError::from)?;
-        let verdict = check(&state, &key, rule(&config)).await?;
         let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        let verdict = if anonymous {
+            match check(&state, &key, rule(&config)).await {
+                Ok(verdict) => verdict,
+                Err(err) => return Ok(err.render(&path)),
+            }
+        } else {
+            let Some((_, verdict)) = check_all(&state, &[(key, rule(&config))]).await? else {
+                metrics::counter!("rate_limit_unavailable_total", "policy" => "admit").increment(1);
+                return Ok(match self.inner.call(req).await {
+                    Ok(output) => output.into_response(),
+                    Err(err) => ApiError::from_poem(&err, method.as_str(), &path).render(&path),
+                });
+            };
+            verdict
+        };
         let mut response = if verdict.allowed {
             match self.inner.call(req).await {
                 Ok(output) => output.into_response(),
