@@ -390,6 +390,30 @@ async fn an_effect_that_fails_is_undone_alone_and_the_jobs_committed_with_it_kee
     assert!(!jobs.probe_effects().await.contains_key(&lone));
 }
 
+/// An effect that fails inside a completion group is retried, and its retry runs: the failed
+/// attempt goes back to the queue under a new push, which a worker then takes.
+#[tokio::test]
+async fn an_effect_that_fails_inside_a_group_is_retried_and_its_retry_runs() {
+    let db = TestDb::new().await;
+    let prefix = unique_prefix();
+    let jobs = Jobs::connect(&db, &redis_url(), &prefix).await;
+    let mut failing = Vec::new();
+    for _ in 0..4 {
+        jobs.enqueue_probes(&probe(0, ProbeOutcome::Succeed), 45, None, None).await;
+        failing.extend(jobs.enqueue_probes(&probe(0, ProbeOutcome::FailAfterWriteOnce), 5, None, None).await);
+    }
+    let worker = start_worker(&db, &redis_url(), &prefix, &[("ULTRA_WORKER_QUEUES", "default=64")]).await;
+    for id in &failing {
+        let job = jobs.finished(id, Duration::from_secs(60)).await;
+        assert_eq!(job.status, JobStatus::Succeeded, "{}", worker.log_text());
+        assert_eq!(job.attempts, 2, "failed once inside its group, then ran again");
+    }
+    assert_eq!(jobs.count(JobStatus::Succeeded).await, 200);
+    let effects = jobs.probe_effects().await;
+    assert!(failing.iter().all(|id| effects.get(id) == Some(&1)), "only the retry's write survived");
+    assert!(worker.metric("job_completion_groups_rerun_total", &[]).await >= 1.0, "a group ran again");
+}
+
 #[tokio::test]
 async fn a_backlog_of_fifty_thousand_drains_without_a_worker_exiting() {
     let db = TestDb::new().await;

@@ -21,6 +21,9 @@ pub enum ProbeOutcome {
     /// Writes its audit row, then fails in the same transaction, for good: the row must not
     /// survive, nor harm the jobs committed with it.
     FailAfterWrite,
+    /// As `FailAfterWrite` on its first attempt, with a retryable error; later attempts write
+    /// and succeed: a retry of an effect that failed inside a group.
+    FailAfterWriteOnce,
     Panic,
 }
 
@@ -46,9 +49,9 @@ impl Job for Probe {
             }
             ProbeOutcome::Panic => panic!("probe panic on attempt {}", ctx.attempt),
             ProbeOutcome::Complete => ctx.conclude(json!({})).await,
-            ProbeOutcome::Succeed | ProbeOutcome::FailAfterWrite => {
+            ProbeOutcome::Succeed | ProbeOutcome::FailAfterWrite | ProbeOutcome::FailAfterWriteOnce => {
                 let (job_id, worker) = (ctx.job.id.clone(), ctx.worker_id.clone());
-                let (slept_ms, outcome) = (self.sleep_ms, self.outcome);
+                let (slept_ms, outcome, attempt) = (self.sleep_ms, self.outcome, ctx.attempt);
                 ctx.finish(move |txn| {
                     Box::pin(async move {
                         let event = AuditEvent {
@@ -60,6 +63,11 @@ impl Job for Probe {
                         audit::record(txn, &Actor::default(), event).await?;
                         if outcome == ProbeOutcome::FailAfterWrite {
                             return Err(JobError::Permanent("probe failure after its write".to_owned()));
+                        }
+                        if outcome == ProbeOutcome::FailAfterWriteOnce && attempt == 1 {
+                            return Err(JobError::Transient(
+                                "probe failure after its first write".to_owned(),
+                            ));
                         }
                         Ok(json!({ "slept_ms": slept_ms }))
                     })
