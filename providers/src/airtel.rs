@@ -12,6 +12,7 @@ use crate::{
     Collect, Collection, CollectionState, Initiated, ProviderError, Refund, RefundRequest, RefundState,
     Settings, StatusQuery,
     http::{Answer, Client, token_answer},
+    tokens::TokenCache,
 };
 
 pub struct Airtel {
@@ -31,12 +32,13 @@ impl Airtel {
     pub(crate) fn new(client: Client, settings: &Settings) -> Result<Self, ProviderError> {
         let base = settings.base_url()?;
         let client_id = settings.required("clientId")?;
+        let client_secret = settings.required("clientSecret")?;
         Ok(Self {
             client,
-            token_key: format!("airtel|{base}|{client_id}"),
+            token_key: TokenCache::key("airtel", &base, &client_id, &client_secret),
             base,
             client_id,
-            client_secret: settings.required("clientSecret")?,
+            client_secret,
             country: settings.required("country")?,
             currency: settings.required("currency")?,
         })

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::{
     Payout, PayoutOrder, PayoutState, ProviderError, Settings,
     http::{Answer, Client, token_answer},
+    tokens::TokenCache,
 };
 
 pub struct Bank {
@@ -24,12 +25,13 @@ impl Bank {
     pub(crate) fn new(client: Client, settings: &Settings) -> Result<Self, ProviderError> {
         let base = settings.base_url()?;
         let client_id = settings.required("clientId")?;
+        let client_secret = settings.required("clientSecret")?;
         Ok(Self {
             client,
-            token_key: format!("bank|{base}|{client_id}"),
+            token_key: TokenCache::key("bank", &base, &client_id, &client_secret),
             base,
             client_id,
-            client_secret: settings.required("clientSecret")?,
+            client_secret,
         })
     }
 

@@ -17,6 +17,7 @@ use crate::{
     Settings, StatusQuery,
     collection::whole_units,
     http::{Answer, Client, token_answer},
+    tokens::TokenCache,
 };
 
 /// Daraja's limits on `AccountReference` and, as recommended, on `TransactionDesc` (§4).
@@ -58,12 +59,13 @@ impl Mpesa {
             }),
             _ => None,
         };
+        let consumer_secret = settings.required("consumerSecret")?;
         Ok(Self {
             client,
-            token_key: format!("mpesa|{base}|{consumer_key}"),
+            token_key: TokenCache::key("mpesa", &base, &consumer_key, &consumer_secret),
             base,
             consumer_key,
-            consumer_secret: settings.required("consumerSecret")?,
+            consumer_secret,
             passkey: settings.required("passkey")?,
             transaction_type: settings
                 .optional("transactionType")

@@ -10,6 +10,7 @@ use crate::{
     Collect, Collection, CollectionState, Initiated, ProviderError, Settings, StatusQuery,
     collection::whole_units,
     http::{Answer, Client, token_answer},
+    tokens::TokenCache,
 };
 
 const MERCHANT_PAY: &str = "/mvola/mm/transactions/type/merchantpay/1.0.0";
@@ -35,12 +36,13 @@ impl Mvola {
     pub(crate) fn new(client: Client, settings: &Settings) -> Result<Self, ProviderError> {
         let base = settings.base_url()?;
         let consumer_key = settings.required("consumerKey")?;
+        let consumer_secret = settings.required("consumerSecret")?;
         Ok(Self {
             client,
-            token_key: format!("mvola|{base}|{consumer_key}"),
+            token_key: TokenCache::key("mvola", &base, &consumer_key, &consumer_secret),
             base,
             consumer_key,
-            consumer_secret: settings.required("consumerSecret")?,
+            consumer_secret,
             merchant_msisdn: settings.required("merchantMsisdn")?,
             partner_name: settings.required("partnerName")?,
         })

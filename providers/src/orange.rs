@@ -11,6 +11,7 @@ use crate::{
     Collect, Collection, CollectionState, Initiated, ProviderError, Settings, StatusQuery,
     collection::whole_units,
     http::{Answer, Client, token_answer},
+    tokens::TokenCache,
 };
 
 pub struct Orange {
@@ -30,12 +31,13 @@ impl Orange {
     pub(crate) fn new(client: Client, settings: &Settings) -> Result<Self, ProviderError> {
         let base = settings.base_url()?;
         let client_id = settings.required("clientId")?;
+        let client_secret = settings.required("clientSecret")?;
         Ok(Self {
             client,
-            token_key: format!("orange|{base}|{client_id}"),
+            token_key: TokenCache::key("orange", &base, &client_id, &client_secret),
             base,
             client_id,
-            client_secret: settings.required("clientSecret")?,
+            client_secret,
             merchant_key: settings.required("merchantKey")?,
             segment: settings.required("countrySegment")?,
             currency: settings.required("currency")?,

@@ -3,6 +3,7 @@
 
 use std::{collections::HashMap, future::Future, time::Duration};
 
+use sha2::{Digest, Sha256};
 use tokio::{sync::Mutex, time::Instant};
 
 use crate::ProviderError;
@@ -18,6 +19,13 @@ struct Cached {
 }
 
 impl TokenCache {
+    /// The key a token is cached under: the whole credential, the secret by its SHA-256. A
+    /// token is issued to a client id and secret together, so one who knows only the client id
+    /// (another merchant, with a configuration of their own) never gets the secret holder's.
+    pub fn key(provider: &str, base: &str, client_id: &str, secret: &str) -> String {
+        format!("{provider}|{base}|{client_id}|{}", hex::encode(Sha256::digest(secret.as_bytes())))
+    }
+
     /// The cached token for `key`, or a new one from `fetch`. The lock is held while fetching
     /// so concurrent jobs wait for one token instead of each asking for their own.
     pub async fn get<F, Fut>(&self, key: &str, fetch: &F) -> Result<String, ProviderError>
