@@ -40,3 +40,29 @@ async fn a_merchant_with_the_platforms_client_id_and_a_wrong_secret_never_collec
     let reference = payment["reference"].as_str().unwrap();
     assert!(world.sandbox_transactions(reference).await.is_empty(), "MVola never saw the forged collection");
 }
+
+/// Anyone may post to the provider callback routes, which read their JSON whole: a 256 MiB
+/// body tripled the API's memory. A callback is a few KB, and its routes now refuse anything
+/// past 64 KiB before reading on.
+#[tokio::test]
+async fn an_oversized_anonymous_callback_is_refused_before_it_is_read() {
+    let app = ultra_tests::TestApp::spawn().await;
+    let padding = "a".repeat(1 << 20);
+    for path in ["/api/v1/callbacks/airtel", "/api/v1/callbacks/onepipe"] {
+        let body = json!({ "transaction": { "id": "ULT-NOTHING" }, "padding": padding });
+        let response = app.client.post(app.url(path)).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 413, "{path}");
+        let refused: Value = response.json().await.unwrap();
+        assert_eq!(refused["meta"]["code"], "payload_too_large", "{path}: {refused}");
+    }
+    // A callback of ordinary size is still read (and, naming no payment, changes nothing).
+    let response = app
+        .client
+        .post(app.url("/api/v1/callbacks/airtel"))
+        .json(&json!({ "transaction": { "id": "ULT-NOTHING", "status_code": "TS" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.status(), 413);
+    assert!(response.status().is_success() || response.status() == 404, "{}", response.status());
+}

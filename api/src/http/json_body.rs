@@ -118,14 +118,7 @@ async fn read<T: ParseFromJSON + Type>(
 ) -> Result<JsonBody<T>> {
     {
         let limit = request.data::<AppState>().map(|state| state.config.max_body_bytes).unwrap_or(1 << 20);
-        let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|err| match err {
-            poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("request body is larger than {limit} bytes"),
-            ),
-            other => ApiError::bad_request(format!("could not read the request body: {other}")),
-        })?;
+        let bytes = read_bytes(body, limit).await?;
         let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
             if !optional {
                 return Err(ApiError::bad_request("a JSON request body is required").into());
@@ -151,6 +144,58 @@ async fn read<T: ParseFromJSON + Type>(
 }
 
 impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + Type);
+
+/// The body, refused with 413 past `limit` bytes, which are all that is ever read.
+async fn read_bytes(body: &mut RequestBody, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let body = body
+        .take()
+        .map_err(|err| ApiError::bad_request(format!("could not read the request body: {err}")))?;
+    let bytes = body.into_bytes_limit(limit).await.map_err(|err| match err {
+        poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is larger than {limit} bytes"),
+        ),
+        other => ApiError::bad_request(format!("could not read the request body: {other}")),
+    })?;
+    Ok(bytes.into())
+}
+
+/// The most a provider callback may send. Callbacks are a few hundred bytes to a few KB, and
+/// anyone may post to their routes, so they get far less room than an authenticated request.
+pub const CALLBACK_LIMIT: usize = 64 * 1024;
+
+/// A provider callback's JSON body, read under [`CALLBACK_LIMIT`].
+pub struct CallbackBody(pub Value);
+
+impl Payload for CallbackBody {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        JsonBody::<Value>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        Value::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        Value::register(registry);
+    }
+}
+
+impl ParsePayload for CallbackBody {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_request: &Request, body: &mut RequestBody) -> Result<Self> {
+        let bytes = read_bytes(body, CALLBACK_LIMIT).await?;
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?;
+        Ok(Self(value))
+    }
+}
+
+impl_apirequest_for_payload!(CallbackBody);
 
 /// Walks the value against the schema for what serde-less parsing gets vague about: required
 /// fields and JSON types. Formats, patterns and lengths are left to the type's validators.

@@ -35,6 +35,7 @@ use crate::{
     http::{
         envelope::Reply,
         error::{ApiError, ApiResult},
+        json_body::CallbackBody,
     },
 };
 
@@ -157,7 +158,7 @@ impl CallbacksApi {
         state: Data<&AppState>,
         #[oai(name = "paymentId")] payment_id: Path<String>,
         token: Path<String>,
-        body: Json<Value>,
+        body: CallbackBody,
     ) -> ApiResult<Reply<CallbackAck>> {
         let payment = addressed_payment(&state, &payment_id.0, &token.0).await?;
         check(&state, &payment, text(&body.0, "/serverCorrelationId")).await
@@ -168,7 +169,7 @@ impl CallbacksApi {
     /// Airtel calls back on the one URL set on its portal, naming our reference as
     /// `transaction.id`.
     #[oai(path = "/callbacks/airtel", method = "post", operation_id = "airtelCallback")]
-    async fn airtel(&self, state: Data<&AppState>, body: Json<Value>) -> ApiResult<Reply<CallbackAck>> {
+    async fn airtel(&self, state: Data<&AppState>, body: CallbackBody) -> ApiResult<Reply<CallbackAck>> {
         let Some(reference) = text(&body.0, "/transaction/id") else {
             return Err(ApiError::validation("transaction.id", "is required"));
         };
@@ -193,7 +194,7 @@ impl CallbacksApi {
         state: Data<&AppState>,
         #[oai(name = "paymentId")] payment_id: Path<String>,
         token: Path<String>,
-        body: Json<Value>,
+        body: CallbackBody,
     ) -> ApiResult<Reply<CallbackAck>> {
         let payment = addressed_payment(&state, &payment_id.0, &token.0).await?;
         let expected =
@@ -215,7 +216,7 @@ impl CallbacksApi {
         state: Data<&AppState>,
         #[oai(name = "paymentId")] payment_id: Path<String>,
         token: Path<String>,
-        body: Json<Value>,
+        body: CallbackBody,
     ) -> ApiResult<Json<DarajaAck>> {
         let payment = addressed_payment(&state, &payment_id.0, &token.0).await?;
         check(&state, &payment, text(&body.0, "/Body/stkCallback/CheckoutRequestID")).await?;
@@ -232,7 +233,7 @@ impl CallbacksApi {
         state: Data<&AppState>,
         #[oai(name = "payoutId")] payout_id: Path<String>,
         token: Path<String>,
-        body: Json<Value>,
+        body: CallbackBody,
     ) -> ApiResult<Json<DarajaAck>> {
         let payout = addressed_payout(&state, &payout_id.0, &token.0).await?;
         let result = &body.0["Result"];
@@ -262,7 +263,7 @@ impl CallbacksApi {
     /// funding's reference as `details.transaction_ref`. Its signature scheme is not
     /// published, so the notification only schedules a status query.
     #[oai(path = "/callbacks/onepipe", method = "post", operation_id = "onepipeNotification")]
-    async fn onepipe(&self, state: Data<&AppState>, body: Json<Value>) -> ApiResult<Reply<CallbackAck>> {
+    async fn onepipe(&self, state: Data<&AppState>, body: CallbackBody) -> ApiResult<Reply<CallbackAck>> {
         let Some(reference) = text(&body.0, "/details/transaction_ref") else {
             return Err(ApiError::validation("details.transaction_ref", "is required"));
         };
@@ -294,7 +295,7 @@ impl CallbacksApi {
         state: Data<&AppState>,
         #[oai(name = "payoutId")] payout_id: Path<String>,
         token: Path<String>,
-        _body: Json<Value>,
+        _body: CallbackBody,
     ) -> ApiResult<Reply<CallbackAck>> {
         let payout = addressed_payout(&state, &payout_id.0, &token.0).await?;
         let window = Utc::now().timestamp() / HINT_WINDOW_SECONDS;
