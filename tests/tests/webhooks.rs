@@ -698,8 +698,13 @@ async fn endpoints_are_validated_and_private_to_their_merchant() {
 
     let local = format!("http://127.0.0.1:{}/hooks", ultra_tests::free_port());
     let https_local = format!("https://127.0.0.1:{}/hooks", ultra_tests::free_port());
+    // Loopback written as an IPv4-compatible IPv6 address, and as 6to4.
+    let compatible = format!("http://[::127.0.0.1]:{}/hooks", ultra_tests::free_port());
+    let six_to_four = format!("http://[2002:7f00:1::1]:{}/hooks", ultra_tests::free_port());
     let cases = [
         ("secret", json!({ "secret": "fifteen chars!!" })),
+        ("url", json!({ "url": compatible })),
+        ("url", json!({ "url": six_to_four })),
         ("events", json!({ "events": [] })),
         ("events", json!({ "events": ["payment.exploded"] })),
         ("url", json!({ "url": "not a url" })),

@@ -35,8 +35,17 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let segments = ip.segments();
+    // 6to4 (2002::/16) carries an IPv4 address that the relay will reach: judge that one.
+    if segments[0] == 0x2002 {
+        let [a, b] = segments[1].to_be_bytes();
+        let [c, d] = segments[2].to_be_bytes();
+        return is_public_v4(Ipv4Addr::new(a, b, c, d));
+    }
     !(ip.is_unspecified()
         || ip.is_loopback()
+        // IPv4-compatible addresses (::/96, deprecated): `::127.0.0.1` is loopback to stacks
+        // that still map them
+        || segments[..6] == [0; 6]
         || ip.is_multicast()
         || ip.is_unique_local()
         || ip.is_unicast_link_local()
@@ -91,10 +100,15 @@ mod tests {
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
             "2001:db8::1",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::8.8.8.8",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::1",
         ] {
             assert!(!is_public(blocked.parse().unwrap()), "{blocked} passed as public");
         }
-        for allowed in ["8.8.8.8", "41.188.10.1", "2a00:1450:4001::1", "::ffff:8.8.8.8"] {
+        for allowed in ["8.8.8.8", "41.188.10.1", "2a00:1450:4001::1", "::ffff:8.8.8.8", "2002:808:808::1"] {
             assert!(is_public(allowed.parse().unwrap()), "{allowed} refused");
         }
     }
