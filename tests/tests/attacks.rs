@@ -47,7 +47,9 @@ async fn a_merchant_with_the_platforms_client_id_and_a_wrong_secret_never_collec
 #[tokio::test]
 async fn an_oversized_anonymous_callback_is_refused_before_it_is_read() {
     let app = ultra_tests::TestApp::spawn().await;
-    let padding = "a".repeat(1 << 20);
+    // Twice the limit: enough to be refused, little enough that the whole body is sent before
+    // the refusal closes the connection.
+    let padding = "a".repeat(128 * 1024);
     for path in ["/api/v1/callbacks/airtel", "/api/v1/callbacks/onepipe"] {
         let body = json!({ "transaction": { "id": "ULT-NOTHING" }, "padding": padding });
         let response = app.client.post(app.url(path)).json(&body).send().await.unwrap();
@@ -65,4 +67,50 @@ async fn an_oversized_anonymous_callback_is_refused_before_it_is_read() {
         .unwrap();
     assert_ne!(response.status(), 413);
     assert!(response.status().is_success() || response.status() == 404, "{}", response.status());
+}
+
+/// An `Idempotency-Key` that is not valid header text was dropped before the handler saw it,
+/// and the request ran as if it had no key: every retry paid again. Any key present but
+/// unreadable is a 400 now, and nothing is paid.
+#[tokio::test]
+async fn an_unreadable_idempotency_key_is_refused_not_ignored() {
+    let app = ultra_tests::TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let response = app
+        .client
+        .put(app.url("/api/v1/admin/providers/mvola"))
+        .bearer_auth(&admin)
+        .json(&json!({ "mode": "simulation" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let token = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    let key = reqwest::header::HeaderValue::from_bytes(b"order-\xe9-1").unwrap();
+    for _ in 0..2 {
+        let response = app
+            .client
+            .post(app.url("/api/v1/payments"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key.clone())
+            .json(&json!({ "provider": "mvola", "amount": "1000", "customerPhone": "0340000000" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        let refused: Value = response.json().await.unwrap();
+        assert_eq!(refused["meta"]["field"], "Idempotency-Key", "{refused}");
+    }
+    let listed: Value = app
+        .client
+        .get(app.url("/api/v1/payments"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "nothing was paid: {listed}");
 }

@@ -88,10 +88,7 @@ where
         return Ok(reply);
     };
     if key.is_empty() || key.len() > MAX_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::validation(
-            "Idempotency-Key",
-            format!("must be 1 to {MAX_KEY_LEN} printable ASCII characters"),
-        ));
+        return Err(invalid_key());
     }
     let (claim_id, token) = match claim(state, &request, key).await? {
         Claim::Replay(bytes) => return Ok(Reply::stored(bytes, true)),
@@ -136,6 +133,11 @@ where
             Err(err)
         }
     }
+}
+
+/// The refusal of an `Idempotency-Key` that is present but unusable: never run as keyless.
+pub fn invalid_key() -> ApiError {
+    ApiError::validation("Idempotency-Key", format!("must be 1 to {MAX_KEY_LEN} printable ASCII characters"))
 }
 
 fn in_flight() -> ApiError {

@@ -1,6 +1,8 @@
 //! The outermost layer of every surface: a request id (echoed when the client sent a usable
-//! one), `X-Process-Time`, the request-latency metric, a tracing span, and the rendering of any
-//! error raised below into the envelope.
+//! one), `X-Process-Time`, `X-Content-Type-Options: nosniff`, the request-latency metric, a
+//! tracing span, the rendering of any error raised below into the envelope, and the refusal of
+//! an `Idempotency-Key` that is not text: a handler would not see it, and would run the request
+//! as if it had no key, so a retry would act twice.
 
 use std::time::Instant;
 
@@ -8,7 +10,7 @@ use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result, http::
 use poem_openapi::OperationId;
 use tracing::Instrument;
 
-use super::{client::RequestId, error::ApiError};
+use super::{client::RequestId, error::ApiError, idempotency::invalid_key};
 
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -47,7 +49,11 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
         let path = req.uri().path().to_owned();
         let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
 
+        let unreadable_key = req.headers().get("Idempotency-Key").is_some_and(|key| key.to_str().is_err());
         let mut response = async {
+            if unreadable_key {
+                return invalid_key().render(&path);
+            }
             match self.inner.call(req).await {
                 Ok(output) => output.into_response(),
                 Err(err) => {
@@ -71,6 +77,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
         if let Ok(value) = HeaderValue::from_str(&format!("{:.3}ms", elapsed.as_secs_f64() * 1000.0)) {
             headers.insert("X-Process-Time", value);
         }
+        headers.insert("X-Content-Type-Options", HeaderValue::from_static("nosniff"));
         let route = response.data::<OperationId>().map(|id| id.0).unwrap_or("unmatched");
         let status = response.status().as_u16().to_string();
         metrics::histogram!(
