@@ -277,31 +277,23 @@ pub async fn resolve(
     resolution: Resolution,
     note: &str,
 ) -> DomainResult<payments::Model> {
-    if payment.status != PaymentStatus::Unknown {
-        return Err(DomainError::Conflict {
-            code: "payment_not_unknown",
-            message: format!("only an unknown payment can be resolved; this one is {:?}", payment.status)
-                .to_lowercase(),
-        });
-    }
-    let outcome = match &resolution {
-        Resolution::Paid { .. } => "paid",
-        Resolution::Unpaid => "unpaid",
+    let not_unknown = || DomainError::Conflict {
+        code: "payment_not_unknown",
+        message: "only an unknown payment can be resolved, and this one is not (or no longer)".to_owned(),
     };
-    let moved = match resolution {
+    if payment.status != PaymentStatus::Unknown {
+        return Err(not_unknown());
+    }
+    let (outcome, moved) = match resolution {
         Resolution::Paid { provider_transaction_id } => {
-            complete(txn, payment, provider_transaction_id).await?
+            ("paid", complete(txn, payment, provider_transaction_id).await?)
         }
         Resolution::Unpaid => {
-            end_unpaid(txn, payment, PaymentStatus::Failed, &format!("resolved as unpaid: {note}")).await?
+            let reason = format!("resolved as unpaid: {note}");
+            ("unpaid", end_unpaid(txn, payment, PaymentStatus::Failed, &reason).await?)
         }
     };
-    let Some(resolved) = moved else {
-        return Err(DomainError::Conflict {
-            code: "payment_not_unknown",
-            message: "the payment was settled while it was being resolved".to_owned(),
-        });
-    };
+    let resolved = moved.ok_or_else(not_unknown)?;
     audit::record(
         txn,
         actor,

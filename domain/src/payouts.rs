@@ -141,14 +141,11 @@ pub async fn mark_processing(
     }
     update
         .filter(payouts::Column::Id.eq(&payout.id))
-        .filter(payouts::Column::Status.is_in(OPEN))
+        .filter(payouts::Column::Status.is_in(PayoutStatus::OPEN))
         .exec(txn)
         .await?;
     find(txn, &payout.id).await
 }
-
-/// The statuses in which a payout's amount is reserved and its outcome still to come.
-const OPEN: [PayoutStatus; 3] = [PayoutStatus::Pending, PayoutStatus::Processing, PayoutStatus::Unknown];
 
 /// Holds a payout whose outcome the rail cannot tell: the amount stays reserved until the
 /// rail's answer or an operator resolves it. Records `payout.unknown`.
@@ -184,8 +181,7 @@ pub async fn resolve(
 ) -> DomainResult<payouts::Model> {
     let not_unknown = || DomainError::Conflict {
         code: "payout_not_unknown",
-        message: format!("only an unknown payout can be resolved; this one is {:?}", payout.status)
-            .to_lowercase(),
+        message: "only an unknown payout can be resolved, and this one is not (or no longer)".to_owned(),
     };
     if payout.status != PayoutStatus::Unknown {
         return Err(not_unknown());
@@ -226,7 +222,7 @@ async fn finish(
         .col_expr(payouts::Column::CompletedAt, Expr::value(now))
         .col_expr(payouts::Column::UpdatedAt, Expr::value(now))
         .filter(payouts::Column::Id.eq(&payout.id))
-        .filter(payouts::Column::Status.is_in(OPEN))
+        .filter(payouts::Column::Status.is_in(PayoutStatus::OPEN))
         .exec(txn)
         .await?;
     if updated.rows_affected == 0 {

@@ -317,9 +317,6 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> DomainResult<refunds::
     refunds::Entity::find_by_id(id).one(db).await?.ok_or(DomainError::NotFound("refund"))
 }
 
-/// The statuses that hold part of a payment's refundable amount.
-const OPEN: [RefundStatus; 3] = [RefundStatus::Pending, RefundStatus::Processing, RefundStatus::Unknown];
-
 /// Records, in its own commit and before the provider is called, that the refund may reach the
 /// provider from now on.
 pub async fn mark_sent(db: &impl ConnectionTrait, id: &str) -> DomainResult<()> {
@@ -370,8 +367,7 @@ pub async fn resolve(
 ) -> DomainResult<refunds::Model> {
     let not_unknown = || DomainError::Conflict {
         code: "refund_not_unknown",
-        message: format!("only an unknown refund can be resolved; this one is {:?}", refund.status)
-            .to_lowercase(),
+        message: "only an unknown refund can be resolved, and this one is not (or no longer)".to_owned(),
     };
     if refund.status != RefundStatus::Unknown {
         return Err(not_unknown());
@@ -422,7 +418,7 @@ async fn transition(
     let changed = update
         .filter(refunds::Column::Id.eq(&refund.id))
         .filter(refunds::Column::Status.eq(refund.status))
-        .filter(refunds::Column::Status.is_in(OPEN))
+        .filter(refunds::Column::Status.is_in(RefundStatus::OPEN))
         .exec(txn)
         .await?;
     if changed.rows_affected == 0 {
@@ -547,7 +543,7 @@ async fn close_refunding(
     let open = refunds::Entity::find()
         .filter(refunds::Column::PaymentId.eq(payment_id))
         .filter(refunds::Column::Id.ne(closed_refund_id))
-        .filter(refunds::Column::Status.is_in(OPEN))
+        .filter(refunds::Column::Status.is_in(RefundStatus::OPEN))
         .count(txn)
         .await?;
     let payment =

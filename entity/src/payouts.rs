@@ -39,8 +39,11 @@ pub enum PayoutStatus {
 }
 
 impl PayoutStatus {
+    /// The statuses in which the amount is reserved and the outcome still to come.
+    pub const OPEN: [Self; 3] = [Self::Pending, Self::Processing, Self::Unknown];
+
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
+        !Self::OPEN.contains(&self)
     }
 }
 

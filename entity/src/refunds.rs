@@ -26,9 +26,12 @@ pub enum RefundStatus {
 }
 
 impl RefundStatus {
+    /// The statuses that hold part of the payment's refundable amount.
+    pub const OPEN: [Self; 3] = [Self::Pending, Self::Processing, Self::Unknown];
+
     /// Still holding part of the payment's refundable amount.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::Pending | Self::Processing | Self::Unknown)
+        Self::OPEN.contains(&self)
     }
 }
 

@@ -223,7 +223,7 @@ pub async fn enforce(
     limits: &[(String, RateLimitRule)],
 ) -> Result<(), ApiError> {
     let Some((allowed, verdict)) = check_all(state, limits).await? else {
-        metrics::counter!("rate_limit_unavailable_total", "policy" => "admit").increment(1);
+        admitted_uncounted();
         return Ok(());
     };
     let refusal = (!allowed).then(|| ApiError::rate_limited(verdict.retry_after));
@@ -231,6 +231,11 @@ pub async fn enforce(
         reported.keep(verdict);
     }
     refusal.map_or(Ok(()), Err)
+}
+
+/// Counts an authenticated request let through because Redis could not count it.
+fn admitted_uncounted() {
+    metrics::counter!("rate_limit_unavailable_total", "policy" => "admit").increment(1);
 }
 
 /// The verdicts of [`enforce`] for one request; the headers report the one nearest its limit.
@@ -286,30 +291,29 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
         let state = req.data::<AppState>().cloned().ok_or_else(|| ApiError::internal("state missing"))?;
         let config = state.runtime.current().await.map_err(ApiError::from)?;
         let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        // `None`: Redis could not count the request, and the limit lets it through.
         let verdict = if anonymous {
             match check(&state, &key, rule(&config)).await {
-                Ok(verdict) => verdict,
+                Ok(verdict) => Some(verdict),
                 Err(err) => return Ok(err.render(&path)),
             }
         } else {
-            let Some((_, verdict)) = check_all(&state, &[(key, rule(&config))]).await? else {
-                metrics::counter!("rate_limit_unavailable_total", "policy" => "admit").increment(1);
-                return Ok(match self.inner.call(req).await {
-                    Ok(output) => output.into_response(),
-                    Err(err) => ApiError::from_poem(&err, method.as_str(), &path).render(&path),
-                });
-            };
-            verdict
+            let counted = check_all(&state, &[(key, rule(&config))]).await?;
+            if counted.is_none() {
+                admitted_uncounted();
+            }
+            counted.map(|(_, verdict)| verdict)
         };
-        let mut response = if verdict.allowed {
-            match self.inner.call(req).await {
+        let mut response = match &verdict {
+            Some(verdict) if !verdict.allowed => ApiError::rate_limited(verdict.retry_after).render(&path),
+            _ => match self.inner.call(req).await {
                 Ok(output) => output.into_response(),
                 Err(err) => ApiError::from_poem(&err, method.as_str(), &path).render(&path),
-            }
-        } else {
-            ApiError::rate_limited(verdict.retry_after).render(&path)
+            },
         };
-        verdict.apply_headers(&mut response);
+        if let Some(verdict) = verdict {
+            verdict.apply_headers(&mut response);
+        }
         Ok(response)
     }
 }

@@ -6,8 +6,11 @@
 
 use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
+use poem_openapi::types::{ParseFromJSON, ToJSON, Type};
 use poem_openapi::{Enum, Object, OpenApi, param::Path};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveEnum, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use ultra_domain::{
     db,
     money::format_amount,
@@ -101,13 +104,12 @@ pub struct PayoutView {
 
 impl From<payout_rows::Model> for PayoutView {
     fn from(payout: payout_rows::Model) -> Self {
-        let name = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
         Self {
             id: payout.id,
             transaction_id: payout.transaction_id,
             merchant_id: payout.merchant_id,
-            kind: name(&serde_json::json!(payout.kind)),
-            status: name(&serde_json::json!(payout.status)),
+            kind: payout.kind.to_value(),
+            status: payout.status.to_value(),
             amount: format_amount(payout.amount_minor),
             currency: payout.currency,
             failure_reason: payout.failure_reason,
@@ -135,6 +137,18 @@ pub struct Held<
     pub items: Vec<T>,
 }
 
+/// How many rows `select` finds, and the oldest [`LISTED`] of them by `oldest_first`.
+async fn held<E, V>(state: &AppState, select: Select<E>, oldest_first: E::Column) -> ApiResult<Held<V>>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+    V: From<E::Model> + Type + ToJSON + ParseFromJSON,
+{
+    let total = select.clone().count(&state.db).await?;
+    let rows = select.order_by_asc(oldest_first).limit(LISTED).all(&state.db).await?;
+    Ok(Held { total, items: rows.into_iter().map(V::from).collect() })
+}
+
 pub struct ReconciliationApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Admin")]
@@ -146,46 +160,25 @@ impl ReconciliationApi {
     #[oai(path = "/admin/reconciliation", method = "get", operation_id = "getReconciliation")]
     async fn overview(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Reply<Reconciliation>> {
         auth.0.require_admin()?;
-        let held_payments =
-            payment_rows::Entity::find().filter(payment_rows::Column::Status.eq(PaymentStatus::Unknown));
-        let held_refunds =
-            refund_rows::Entity::find().filter(refund_rows::Column::Status.eq(RefundStatus::Unknown));
-        let held_payouts =
-            payout_rows::Entity::find().filter(payout_rows::Column::Status.eq(PayoutStatus::Unknown));
         Ok(Reply::new(Reconciliation {
-            payments: Held {
-                total: held_payments.clone().count(&state.db).await?,
-                items: held_payments
-                    .order_by_asc(payment_rows::Column::UpdatedAt)
-                    .limit(LISTED)
-                    .all(&state.db)
-                    .await?
-                    .into_iter()
-                    .map(PaymentView::from)
-                    .collect(),
-            },
-            refunds: Held {
-                total: held_refunds.clone().count(&state.db).await?,
-                items: held_refunds
-                    .order_by_asc(refund_rows::Column::UpdatedAt)
-                    .limit(LISTED)
-                    .all(&state.db)
-                    .await?
-                    .into_iter()
-                    .map(RefundView::from)
-                    .collect(),
-            },
-            payouts: Held {
-                total: held_payouts.clone().count(&state.db).await?,
-                items: held_payouts
-                    .order_by_asc(payout_rows::Column::UpdatedAt)
-                    .limit(LISTED)
-                    .all(&state.db)
-                    .await?
-                    .into_iter()
-                    .map(PayoutView::from)
-                    .collect(),
-            },
+            payments: held(
+                &state,
+                payment_rows::Entity::find().filter(payment_rows::Column::Status.eq(PaymentStatus::Unknown)),
+                payment_rows::Column::UpdatedAt,
+            )
+            .await?,
+            refunds: held(
+                &state,
+                refund_rows::Entity::find().filter(refund_rows::Column::Status.eq(RefundStatus::Unknown)),
+                refund_rows::Column::UpdatedAt,
+            )
+            .await?,
+            payouts: held(
+                &state,
+                payout_rows::Entity::find().filter(payout_rows::Column::Status.eq(PayoutStatus::Unknown)),
+                payout_rows::Column::UpdatedAt,
+            )
+            .await?,
         }))
     }
 

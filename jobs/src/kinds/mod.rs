@@ -3,6 +3,7 @@
 pub mod adapters;
 pub mod diagnostics;
 pub mod exports;
+pub mod held;
 pub mod maintenance;
 pub mod maxtera;
 pub mod payment_links;

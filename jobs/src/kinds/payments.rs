@@ -5,11 +5,6 @@
 //! delivered twice moves a payment once; and a payment only completes on the provider's own
 //! word, from a status query, never on a callback's.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
-
 use chrono::{Duration as TimeDelta, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -32,6 +27,7 @@ use ultra_providers::{Collection, CollectionState, Earlier, Initiated, ProviderE
 
 use super::{
     adapters::{adapter_for, callback_url},
+    held::Held,
     poll_delay,
 };
 use crate::{
@@ -400,14 +396,7 @@ async fn record_initiation(
     let outbox = ctx.outbox();
     ctx.finish(move |txn| {
         Box::pin(async move {
-            payment_rows::Entity::update_many()
-                .col_expr(payment_rows::Column::ProviderHandle, Expr::value(initiated.handle.clone()))
-                .col_expr(payment_rows::Column::ProviderData, Expr::value(initiated.data.clone()))
-                .col_expr(payment_rows::Column::CheckoutUrl, Expr::value(initiated.checkout_url.clone()))
-                .col_expr(payment_rows::Column::UpdatedAt, Expr::value(Utc::now()))
-                .filter(payment_rows::Column::Id.eq(&payment.id))
-                .exec(txn)
-                .await?;
+            // The handle is already stored ([`keep_handle`]); the payment as it now stands.
             let payment = payment_rows::Entity::find_by_id(payment.id.as_str())
                 .one(txn)
                 .await?
@@ -500,8 +489,8 @@ impl Job for CheckPayment {
         let trigger = self.trigger;
         let outbox = ctx.outbox();
         let provider = payment.provider.clone();
-        let became_unknown = Arc::new(AtomicBool::new(false));
-        let marked = Arc::clone(&became_unknown);
+        let held_unknown = Held::default();
+        let marked = held_unknown.clone();
         let completed = ctx
             .finish(move |txn| {
                 Box::pin(async move {
@@ -516,7 +505,7 @@ impl Job for CheckPayment {
                         Asked::State(state) if state.is_final() => apply(txn, &payment, &state).await,
                         Asked::Unknowable(reason) if overdue && sent => {
                             let held = payments::mark_unknown(txn, &payment, &reason).await?;
-                            marked.store(held.is_some(), Ordering::Relaxed);
+                            marked.set(held.is_some());
                             Ok(json!({ "status": held.map_or(payment.status, |p| p.status), "reason": reason }))
                         }
                         Asked::Absent if held => {
@@ -546,11 +535,7 @@ impl Job for CheckPayment {
                 })
             })
             .await?;
-        if became_unknown.load(Ordering::Relaxed) {
-            metrics::counter!("money_held_unknown_total", "kind" => "payment", "provider" => provider)
-                .increment(1);
-            tracing::warn!(payment_id = %self.payment_id, "payment held as unknown, awaiting reconciliation");
-        }
+        held_unknown.report("payment", provider, &self.payment_id);
         Ok(completed)
     }
 }

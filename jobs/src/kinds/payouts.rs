@@ -5,11 +5,6 @@
 //! URL and offers nothing to ask; bank payouts go through the bank rail, whose unsigned
 //! callback is only a hint to ask it.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
-
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -19,6 +14,7 @@ use ultra_providers::{PayoutOrder, PayoutState, ProviderError};
 
 use super::{
     adapters::{configured_adapter_for, payout_result_url},
+    held::Held,
     poll_delay,
 };
 use crate::{
@@ -223,22 +219,20 @@ impl Job for SendPayout {
 /// Holds a payout the rail may have, but about which it cannot say, as `unknown`: its amount
 /// stays reserved, never released on a guess.
 async fn hold(ctx: &JobContext, payout: payout_rows::Model, reason: String) -> Result<Completed, JobError> {
-    let payout_id = payout.id.clone();
-    let became_unknown = Arc::new(AtomicBool::new(false));
-    let marked = Arc::clone(&became_unknown);
+    let (payout_id, provider) =
+        (payout.id.clone(), rail(payout.kind).map_or("ledger", |(provider, _)| provider));
+    let held_unknown = Held::default();
+    let marked = held_unknown.clone();
     let completed = ctx
         .finish(move |txn| {
             Box::pin(async move {
                 let held = payouts::hold_unknown(txn, &payout, &reason).await?;
-                marked.store(held.is_some(), Ordering::Relaxed);
+                marked.set(held.is_some());
                 Ok(json!({ "status": held.map_or(payout.status, |p| p.status), "reason": reason }))
             })
         })
         .await?;
-    if became_unknown.load(Ordering::Relaxed) {
-        metrics::counter!("money_held_unknown_total", "kind" => "payout", "provider" => "rail").increment(1);
-        tracing::warn!(%payout_id, "payout held as unknown, awaiting reconciliation");
-    }
+    held_unknown.report("payout", provider.to_owned(), &payout_id);
     Ok(completed)
 }
 

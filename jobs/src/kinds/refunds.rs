@@ -1,11 +1,6 @@
 //! Refunds in live mode: sending them to the provider, and following up on those the provider
 //! is still working on. (Simulation-mode refunds are finalised by the API at once.)
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
-
 use chrono::{Duration as TimeDelta, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
@@ -17,7 +12,7 @@ use ultra_entity::{
 };
 use ultra_providers::{ProviderError, RefundRequest, RefundState};
 
-use super::adapters::adapter_for;
+use super::{adapters::adapter_for, held::Held};
 use crate::{
     enqueue::NewJob,
     job::{Completed, Job, JobContext, JobError},
@@ -93,8 +88,8 @@ async fn run_call(ctx: JobContext, refund_id: &str, call: Call) -> Result<Comple
     if refund.status == RefundStatus::Unknown && state.is_err() {
         return ctx.conclude(json!({ "status": "unknown", "note": "the provider still cannot say" })).await;
     }
-    let became_unknown = Arc::new(AtomicBool::new(false));
-    let marked = Arc::clone(&became_unknown);
+    let held_unknown = Held::default();
+    let marked = held_unknown.clone();
     let provider = refund.provider.clone();
     let completed = ctx
         .finish(move |txn| {
@@ -102,7 +97,7 @@ async fn run_call(ctx: JobContext, refund_id: &str, call: Call) -> Result<Comple
                 match state {
                     Err(reason) => {
                         let held = refunds::hold_unknown(txn, &refund, &reason).await?;
-                        marked.store(held.is_some(), Ordering::Relaxed);
+                        marked.set(held.is_some());
                         Ok(json!({ "status": "unknown", "reason": reason }))
                     }
                     Ok(RefundState::Completed { refund_id }) => {
@@ -124,11 +119,7 @@ async fn run_call(ctx: JobContext, refund_id: &str, call: Call) -> Result<Comple
             })
         })
         .await?;
-    if became_unknown.load(Ordering::Relaxed) {
-        metrics::counter!("money_held_unknown_total", "kind" => "refund", "provider" => provider)
-            .increment(1);
-        tracing::warn!(refund_id, "refund held as unknown, awaiting reconciliation");
-    }
+    held_unknown.report("refund", provider, refund_id);
     Ok(completed)
 }
 
