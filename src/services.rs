@@ -109,7 +109,7 @@ pub fn api_state(
         cookie_secure: api.auth_cookie_secure,
         max_body_bytes: api.max_body_bytes,
         redis_prefix: redis_args.redis_prefix.clone(),
-        trust_forwarded_for: api.trust_forwarded_for,
+        trusted_proxies: api.trusted_proxies.clone(),
         public_url: shared.public_url.clone(),
     };
     let pubsub = redis::Client::open(redis_args.redis_url.as_str())?;

@@ -2,6 +2,7 @@
 //! variable named beside it; `.env.example` lists them all with their defaults.
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use ultra_api::http::client::TrustedProxies;
 
 #[derive(Parser)]
 #[command(name = "ultra", version, about = "Ultra: mobile-money payments platform")]
@@ -168,9 +169,11 @@ pub struct ApiArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "ULTRA_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
-    /// Take the client IP from `X-Forwarded-For`; only behind a proxy that sets it.
-    #[arg(long, env = "ULTRA_TRUST_FORWARDED_FOR", action = ArgAction::Set, default_value_t = false)]
-    pub trust_forwarded_for: bool,
+    /// The proxies in front of the API whose `X-Forwarded-For` entries are believed: a hop
+    /// count (`1`) or addresses and CIDR networks (`10.0.0.0/8,192.0.2.7`). Unset, the peer
+    /// address is the client.
+    #[arg(long, env = "ULTRA_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Args, Clone)]

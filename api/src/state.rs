@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 use ultra_domain::{auth_tokens::TokenSigner, runtime_config::RuntimeConfigStore, secrets::SecretBox};
 use ultra_jobs::{QueueClient, kinds::payments::Opener};
 
-use crate::caches::Caches;
+use crate::{caches::Caches, http::client::TrustedProxies};
 
 /// Settings the API reads from the environment at start; runtime settings live in
 /// [`RuntimeConfigStore`] instead.
@@ -19,8 +19,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Prepended to every Redis key, so that several installs or test runs can share a Redis.
     pub redis_prefix: String,
-    /// Take the client IP from `X-Forwarded-For` (only behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For` entries say who the client is.
+    pub trusted_proxies: TrustedProxies,
     /// The address clients reach the API at, shown in the OpenAPI document.
     pub public_url: String,
 }

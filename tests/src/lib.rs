@@ -105,7 +105,7 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("addr").port()
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 

@@ -114,3 +114,72 @@ async fn an_unreadable_idempotency_key_is_refused_not_ignored() {
         .unwrap();
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "nothing was paid: {listed}");
 }
+
+/// Behind a proxy, `X-Forwarded-For` holds whatever the client sent with the proxy's entry
+/// appended. Taking the leftmost entry let a caller pick its own address: every login attempt
+/// came from a "new" client, and the audit log recorded an address of the caller's choosing.
+/// The client is now read from the right, past the configured proxies only.
+#[tokio::test]
+async fn a_forged_forwarded_for_neither_resets_the_login_limit_nor_fakes_the_audit_ip() {
+    let db = ultra_tests::TestDb::seeded().await;
+    let prefix = ultra_tests::unique("test:") + ":";
+    // The test's connections come from 127.0.0.1, the proxy this API trusts.
+    let api = ultra_tests::start_api(&db, &prefix, &[("ULTRA_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let client = reqwest::Client::new();
+    let login = |forwarded: String, password: &'static str| {
+        client
+            .post(format!("{}/api/v1/auth/login", api.base))
+            .header("X-Forwarded-For", forwarded)
+            .json(&json!({ "email": ultra_tests::MERCHANT_EMAIL, "password": password }))
+            .send()
+    };
+
+    let response = login("6.6.6.0, 198.51.100.7".into(), ultra_tests::MERCHANT_PASSWORD).await.unwrap();
+    assert_eq!(response.status(), 200);
+    // Nine more guesses from the same client, each with a different forged leftmost entry,
+    // fill the ten-per-minute login limit; the next one is refused.
+    for n in 1..10 {
+        let response = login(format!("6.6.6.{n}, 198.51.100.7"), "wrong-password").await.unwrap();
+        assert_eq!(response.status(), 401, "guess {n}");
+    }
+    let response = login("6.6.6.99, 198.51.100.7".into(), "wrong-password").await.unwrap();
+    assert_eq!(response.status(), 429, "a forged leftmost entry reset the login limit");
+
+    // A peer that is not a trusted proxy is the client, whatever header it sends.
+    let untrusted = reqwest::Client::builder().local_address("127.0.0.2".parse().ok()).build().unwrap();
+    let response = untrusted
+        .post(format!("{}/api/v1/auth/login", api.base))
+        .header("X-Forwarded-For", "198.51.100.7")
+        .json(&json!({ "email": ultra_tests::MERCHANT_EMAIL, "password": ultra_tests::MERCHANT_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "an untrusted peer was charged to the address it named");
+
+    let admin = client
+        .post(format!("{}/api/v1/auth/login", api.base))
+        .json(&json!({ "email": ultra_tests::ADMIN_EMAIL, "password": ultra_tests::ADMIN_PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let logs: Value = client
+        .get(format!("{}/api/v1/admin/audit-logs?action=auth.login&per_page=50", api.base))
+        .bearer_auth(admin["data"]["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ips: Vec<&str> =
+        logs["data"].as_array().unwrap().iter().filter_map(|row| row["ip"].as_str()).collect();
+    assert!(ips.contains(&"198.51.100.7"), "{ips:?}");
+    assert!(ips.contains(&"127.0.0.2"), "{ips:?}");
+    assert!(
+        !ips.iter().any(|ip| ip.starts_with("6.6.6.")),
+        "a forged address reached the audit log: {ips:?}"
+    );
+}
