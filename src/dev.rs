@@ -44,6 +44,10 @@ pub async fn run(
     if std::env::var_os("AUTH_COOKIE_SECURE").is_none() {
         api.auth_cookie_secure = false;
     }
+    // The sandbox the seeded provider configurations point at listens on loopback.
+    if std::env::var_os("ULTRA_ALLOW_PRIVATE_PROVIDER_URLS").is_none() {
+        shared.allow_private_provider_urls = true;
+    }
     // Providers call back on the API this process serves, wherever it was told to listen.
     if std::env::var_os("ULTRA_PUBLIC_URL").is_none() {
         shared.public_url = format!("http://{}", api.api_addr);

@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use ultra_api::{ApiConfig, AppState};
 use ultra_domain::{auth_tokens::TokenSigner, secrets::SecretBox};
 use ultra_migration::{Migrator, MigratorTrait};
+use ultra_outbound::Reach;
 
 use crate::settings::{ApiArgs, DatabaseArgs, RedisArgs, SchedulerArgs, SharedArgs, WorkerArgs};
 
@@ -84,9 +85,10 @@ pub fn job_env(
     worker: &WorkerArgs,
 ) -> anyhow::Result<std::sync::Arc<ultra_jobs::JobEnv>> {
     Ok(std::sync::Arc::new(ultra_jobs::JobEnv {
-        providers: ultra_providers::Providers::new(Duration::from_millis(
-            worker.provider_timeout_ms.max(100),
-        )),
+        providers: ultra_providers::Providers::new(
+            Duration::from_millis(worker.provider_timeout_ms.max(100)),
+            Reach::allowing_private(shared.allow_private_provider_urls),
+        ),
         sealer: SecretBox::from_base64(encryption_key)?,
         public_url: shared.public_url.clone(),
         webhooks: ultra_jobs::kinds::webhooks::WebhookSender::new()?,
@@ -110,6 +112,7 @@ pub fn api_state(
         max_body_bytes: api.max_body_bytes,
         redis_prefix: redis_args.redis_prefix.clone(),
         trusted_proxies: api.trusted_proxies.clone(),
+        provider_reach: Reach::allowing_private(shared.allow_private_provider_urls),
         public_url: shared.public_url.clone(),
     };
     let pubsub = redis::Client::open(redis_args.redis_url.as_str())?;

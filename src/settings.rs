@@ -239,6 +239,12 @@ pub struct SharedArgs {
     /// `ultra dev` makes one up when it is unset and keeps it beside its database.
     #[arg(long, env = "ULTRA_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,
+    /// Lets provider configurations, and the calls workers make through them, reach loopback
+    /// and private addresses, such as a local sandbox. Off, a merchant may name only a
+    /// provider's published hosts and every provider call refuses non-public addresses.
+    /// `ultra dev` turns it on.
+    #[arg(long, env = "ULTRA_ALLOW_PRIVATE_PROVIDER_URLS", action = ArgAction::Set, default_value_t = false)]
+    pub allow_private_provider_urls: bool,
 }
 
 #[derive(Args, Clone)]

@@ -5,6 +5,7 @@ use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use ultra_domain::{auth_tokens::TokenSigner, runtime_config::RuntimeConfigStore, secrets::SecretBox};
 use ultra_jobs::{QueueClient, kinds::payments::Opener};
+use ultra_outbound::Reach;
 
 use crate::{caches::Caches, http::client::TrustedProxies};
 
@@ -21,6 +22,9 @@ pub struct ApiConfig {
     pub redis_prefix: String,
     /// The proxies whose `X-Forwarded-For` entries say who the client is.
     pub trusted_proxies: TrustedProxies,
+    /// Where merchants' provider configurations may point: see
+    /// [`ultra_domain::provider_configs::check_hosts`].
+    pub provider_reach: Reach,
     /// The address clients reach the API at, shown in the OpenAPI document.
     pub public_url: String,
 }

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use serde_json::{Map, Value};
 use ultra_entity::provider_configs::{self, ProviderMode};
+use ultra_outbound::{Reach, addresses};
 
 use crate::{
     DomainError, DomainResult, ids,
@@ -77,6 +78,40 @@ impl Provider {
     /// for tests is the sandbox named by `baseUrl`.
     pub fn is_social(self) -> bool {
         matches!(self, Self::Meta | Self::Tiktok)
+    }
+
+    /// The hosts each provider publishes for its API and, for the social platforms, its login
+    /// pages: the only hosts a merchant's own configuration may name unless the operator allows
+    /// private provider URLs. Cited from each provider's documentation (providers.md, Hosts).
+    pub fn published_hosts(self) -> &'static [&'static str] {
+        match self {
+            // MVola API guide: sandbox and production.
+            Self::Mvola => &["devapi.mvola.mg", "api.mvola.mg"],
+            // Airtel Africa developer portal: UAT and production, and the country hosts Zambia
+            // and Tanzania publish.
+            Self::Airtel => &[
+                "openapiuat.airtel.africa",
+                "openapi.airtel.africa",
+                "openapiuat.airtel.co.zm",
+                "openapi.airtel.co.zm",
+                "openapiuat.airtel.co.tz",
+                "openapi.airtel.co.tz",
+            ],
+            // Orange Developer: every WebPay country and the dev API share one host.
+            Self::Orange => &["api.orange.com"],
+            // Safaricom Daraja: sandbox and production.
+            Self::Mpesa => &["sandbox.safaricom.co.ke", "api.safaricom.co.ke"],
+            // PesaLink through Co-op Bank's and Equity's (Jenga) APIs.
+            Self::Bank => &["developer.co-opbank.co.ke", "uat.finserve.africa", "api.finserve.africa"],
+            // VTpass API docs: sandbox and live, and the older live host.
+            Self::Vtpass => &["sandbox.vtpass.com", "vtpass.com", "api-service.vtpass.com"],
+            // OnePipe v2: production and dev.
+            Self::Onepipe => &["api.onepipe.io", "api.dev.onepipe.io"],
+            // Graph API (Facebook and Instagram Login) and the Facebook login dialog.
+            Self::Meta => &["graph.facebook.com", "graph.instagram.com", "www.facebook.com"],
+            // Content Posting API and Login Kit's authorization page.
+            Self::Tiktok => &["open.tiktokapis.com", "www.tiktok.com"],
+        }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -210,6 +245,52 @@ fn check_value(field: &str, value: &str) -> DomainResult<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// The settings that name a host Ultra's workers call or sends browsers to.
+const URL_SETTINGS: [&str; 2] = ["baseUrl", "authUrl"];
+
+/// Checks where a configuration would send calls. Unless private addresses are within
+/// `reach`, URLs must use https; a merchant's own configuration may name only the provider's
+/// published hosts, and the platform's may name any host that resolves to public addresses
+/// only. Workers check the addresses again on every connection.
+pub async fn check_hosts(
+    provider: Provider,
+    scope: &str,
+    input: &ConfigInput,
+    reach: Reach,
+) -> DomainResult<()> {
+    if reach == Reach::Private {
+        return Ok(());
+    }
+    for field in URL_SETTINGS {
+        let Some(value) = input.values.get(field) else { continue };
+        let invalid = |message: String| DomainError::validation(field, message);
+        let url = url::Url::parse(value.trim()).map_err(|err| invalid(format!("is not a URL: {err}")))?;
+        if url.scheme() != "https" {
+            return Err(invalid("must use https".into()));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("must not carry credentials".into()));
+        }
+        let host = url.host_str().ok_or_else(|| invalid("has no host".into()))?;
+        let published = provider.published_hosts();
+        if published.contains(&host) {
+            continue;
+        }
+        if scope != GLOBAL {
+            return Err(invalid(format!(
+                "must be on a host {} publishes: {}",
+                provider.name(),
+                published.join(", ")
+            )));
+        }
+        if let Some(refusal) = reach.refusal(&url) {
+            return Err(invalid(refusal));
+        }
+        addresses::resolve(host, url.port_or_known_default().unwrap_or(443), false).await.map_err(invalid)?;
+    }
+    Ok(())
 }
 
 /// Creates or replaces the configuration of `provider` in `scope`. Settings not sent are

@@ -49,6 +49,20 @@ pub enum JobError {
     /// must roll back so its effect is not applied twice.
     #[error("the job was already completed by another delivery")]
     AlreadyCompleted,
+    /// A provider call failed and the job tries again later. Its owner sees Ultra's words for
+    /// it; what the provider answered goes to the attempt log only.
+    #[error("{0}")]
+    Provider(#[from] ultra_providers::ProviderError),
+}
+
+impl JobError {
+    /// The error as the attempt log keeps it, for admins.
+    pub fn for_operators(&self) -> String {
+        match self {
+            Self::Provider(err) => err.for_operators(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<sea_orm::DbErr> for JobError {
@@ -86,6 +100,8 @@ pub struct JobContext {
     pub queue: QueueClient,
     outbox: Outbox,
     completions: Completions,
+    /// What a provider said when its refusal ended the job: the attempt log keeps it.
+    provider_said: Arc<Mutex<Option<String>>>,
 }
 
 /// Jobs a handler enqueued in its transaction, pushed once that transaction has committed.
@@ -138,6 +154,7 @@ impl JobContext {
             queue,
             outbox: Outbox::default(),
             completions,
+            provider_said: Arc::default(),
         }
     }
 
@@ -147,15 +164,22 @@ impl JobContext {
         self.outbox.clone()
     }
 
+    /// Keeps a provider error that ends the job for the attempt log: the job's result and the
+    /// resource it ends carry only Ultra's words for it.
+    pub fn keep_provider_detail(&self, err: &ultra_providers::ProviderError) {
+        *self.provider_said.lock().expect("provider detail lock") = Some(err.for_operators());
+    }
+
     /// This run's success with `result`.
     fn completion(&self, result: Value) -> Completion {
         let now = Utc::now();
+        let provider_said = self.provider_said.lock().expect("provider detail lock").clone();
         Completion {
             job_id: self.job.id.clone(),
             push_id: self.push_id.clone(),
             attempts: self.attempt,
             result,
-            attempt_log: self.attempt_log(now, None),
+            attempt_log: self.attempt_log(now, provider_said.as_deref()),
             started_at: self.job.started_at.unwrap_or(self.started_at),
             finished_at: now,
         }

@@ -149,7 +149,7 @@ impl Runner {
                 (JobStatus::Queued, Some((ulid::Ulid::new().to_string(), run_at)))
             }
         };
-        let log = attempt_log(job, attempt, started_at, &self.worker_id, now, Some(&message));
+        let log = attempt_log(job, attempt, started_at, &self.worker_id, now, Some(&err.for_operators()));
         let mut update = jobs::Entity::update_many()
             .col_expr(jobs::Column::Status, Expr::value(status))
             .col_expr(jobs::Column::Attempts, Expr::value(attempt))
@@ -177,7 +177,7 @@ impl Runner {
         match retry {
             Some((next_push, run_at)) => {
                 metrics::counter!("jobs_retried_total", "kind" => kind).increment(1);
-                tracing::info!(job_id = %job.id, attempt, error = %message, %run_at, "job failed; retrying");
+                tracing::info!(job_id = %job.id, attempt, error = %err.for_operators(), %run_at, "job failed; retrying");
                 let push =
                     Push { queue: job.queue.clone(), push_id: next_push, job_id: job.id.clone(), run_at };
                 if let Err(err) = self.queue.push(&[push]).await {
@@ -187,7 +187,7 @@ impl Runner {
             None => {
                 let counter = if status == JobStatus::Dead { "jobs_dead_total" } else { "jobs_failed_total" };
                 metrics::counter!(counter, "kind" => kind).increment(1);
-                tracing::warn!(job_id = %job.id, attempt, error = %message, status = ?status, "job gave up");
+                tracing::warn!(job_id = %job.id, attempt, error = %err.for_operators(), status = ?status, "job gave up");
                 self.queue.announce_done(std::slice::from_ref(&job.id)).await;
             }
         }

@@ -6,12 +6,15 @@ use std::{future::Future, sync::Arc, time::Duration};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 
+use ultra_outbound::Reach;
+
 use crate::{ProviderError, tokens::TokenCache};
 
 #[derive(Clone)]
 pub(crate) struct Client {
     pub http: reqwest::Client,
     pub tokens: Arc<TokenCache>,
+    pub reach: Reach,
 }
 
 /// A provider's answer: its status and its body, JSON when it parses, else the raw text.
@@ -43,7 +46,9 @@ impl Answer {
 
 impl Client {
     pub async fn send(&self, request: RequestBuilder) -> Result<Answer, ProviderError> {
-        let response = request.send().await.map_err(classify)?;
+        let request = request.build().map_err(classify)?;
+        self.check_reach(request.url())?;
+        let response = self.http.execute(request).await.map_err(classify)?;
         let status = response.status();
         let text = response.text().await.map_err(classify)?;
         let body = if text.trim().is_empty() {
@@ -52,6 +57,17 @@ impl Client {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         Ok(Answer { status, body })
+    }
+
+    /// Refuses a URL whose host is an IP literal outside the reach; names are checked on every
+    /// address they resolve to, by the client itself.
+    pub fn check_reach(&self, url: &reqwest::Url) -> Result<(), ProviderError> {
+        match self.reach.refusal(url) {
+            Some(refusal) => {
+                Err(ProviderError::Configuration(format!("the provider URL is refused: {refusal}")))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Runs `call` with a cached bearer token; on a 401 the token is dropped and the call

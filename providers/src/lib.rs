@@ -48,32 +48,42 @@ pub use social::{
     Target, Tiktok, Transcript, authorize_url,
 };
 use tokens::TokenCache;
+pub use ultra_outbound::Reach;
 pub use vtpass::{Vtpass, vtpass_request_id};
 
-/// What every adapter shares across calls: one connection pool and the tokens it was given.
+/// What every adapter shares across calls: one connection pool, the tokens it was given and
+/// the addresses it may reach.
 #[derive(Clone)]
 pub struct Providers {
     http: reqwest::Client,
     tokens: Arc<TokenCache>,
+    reach: Reach,
 }
 
 impl Providers {
     /// `timeout` bounds each HTTP request; a provider slower than that is treated as down
-    /// and the job retries, asking first what became of the request that timed out.
-    pub fn new(timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+    /// and the job retries, asking first what became of the request that timed out. `reach`
+    /// is where calls may go: merchants choose the hosts, so [`Reach::Public`] unless the
+    /// operator allowed private provider URLs.
+    pub fn new(timeout: Duration, reach: Reach) -> Self {
+        let http = reach
+            .client_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("ultra/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the TLS backend initialises");
-        Self { http, tokens: Arc::new(TokenCache::default()) }
+        Self { http, tokens: Arc::new(TokenCache::default()), reach }
+    }
+
+    fn client(&self) -> http::Client {
+        http::Client { http: self.http.clone(), tokens: Arc::clone(&self.tokens), reach: self.reach }
     }
 
     /// The live adapter for `provider` with these settings, or `None` for a provider this
     /// crate does not know.
     pub fn adapter(&self, provider: &str, settings: Settings) -> Result<Adapter, ProviderError> {
-        let client = http::Client { http: self.http.clone(), tokens: Arc::clone(&self.tokens) };
+        let client = self.client();
         Ok(match provider {
             "mvola" => Adapter::Mvola(Mvola::new(client, &settings)?),
             "airtel" => Adapter::Airtel(Airtel::new(client, &settings)?),
@@ -88,7 +98,7 @@ impl Providers {
 
     /// The adapter that publishes to `platform` with these settings, sharing the connection pool.
     pub fn social(&self, platform: Platform, settings: Settings) -> Result<SocialAdapter, ProviderError> {
-        let client = http::Client { http: self.http.clone(), tokens: Arc::clone(&self.tokens) };
+        let client = self.client();
         Ok(match platform {
             Platform::Meta => SocialAdapter::Meta(Meta::new(client, &settings)?),
             Platform::Tiktok => SocialAdapter::Tiktok(Tiktok::new(client, &settings)?),

@@ -268,6 +268,8 @@ pub fn spawn_ultra(
         .env("ULTRA_JWT_SECRET", JWT_SECRET)
         .env("ULTRA_ENCRYPTION_KEY", ENCRYPTION_KEY)
         .env("RUST_LOG", "info")
+        // The sandbox and the tests' receivers listen on loopback.
+        .env("ULTRA_ALLOW_PRIVATE_PROVIDER_URLS", "true")
         .stdout(Stdio::from(log_file.try_clone().expect("clone log")))
         .stderr(Stdio::from(log_file));
     for (key, value) in env {

@@ -183,3 +183,169 @@ async fn a_forged_forwarded_for_neither_resets_the_login_limit_nor_fakes_the_aud
         "a forged address reached the audit log: {ips:?}"
     );
 }
+
+/// A stand-in for a service on the workers' network (a database admin page, the metadata
+/// service): it answers every request with a body holding something private, and counts them.
+async fn internal_service() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{Arc, atomic::AtomicUsize};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut request = [0u8; 8192];
+                let _ = socket.read(&mut request).await;
+                let body = format!(r#"{{"error_description":"{INTERNAL_SECRET}"}}"#);
+                let answer = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+const INTERNAL_SECRET: &str = "internal-db-password-hunter2";
+
+async fn put_provider(app: &ultra_tests::TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    let response = app.client.put(app.url(path)).bearer_auth(token).json(body).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+/// A merchant's own provider configuration took any `http(s)` base URL, and workers called it:
+/// a way to reach anything on the workers' network. Without the operator's opt-in, a merchant
+/// may name only the provider's published hosts, and the platform's configuration only hosts
+/// that resolve to public addresses.
+#[tokio::test]
+async fn a_merchant_cannot_point_a_provider_at_an_internal_address() {
+    let db = ultra_tests::TestDb::seeded().await;
+    let prefix = ultra_tests::unique("test:") + ":";
+    let api = ultra_tests::start_api(&db, &prefix, &[("ULTRA_ALLOW_PRIVATE_PROVIDER_URLS", "false")]).await;
+    let app = ultra_tests::TestApp { db, api, redis_prefix: prefix, client: reqwest::Client::new() };
+    let merchant = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    let admin = app.admin_token().await;
+    let (internal, _) = internal_service().await;
+
+    for base in [
+        internal.as_str(),
+        "https://127.0.0.1/",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::ffff:10.0.0.1]/",
+        "https://provider.attacker.example/",
+        "http://api.mvola.mg/",
+    ] {
+        let mut config = live_config("mvola", base);
+        config["baseUrl"] = json!(base);
+        let (status, body) = put_provider(&app, &merchant, "/api/v1/merchant/providers/mvola", &config).await;
+        assert_eq!(status, 400, "{base} was accepted: {body}");
+        assert_eq!(body["meta"]["field"], "baseUrl", "{base}: {body}");
+    }
+    let (status, body) = put_provider(
+        &app,
+        &merchant,
+        "/api/v1/merchant/providers/mvola",
+        &live_config("mvola", "https://devapi.mvola.mg"),
+    )
+    .await;
+    assert_eq!(status, 200, "the provider's published host was refused: {body}");
+
+    // The social platforms' login host, where browsers are sent, is held to the same list.
+    let mut meta = live_config("meta", "https://graph.facebook.com");
+    meta["baseUrl"] = json!("https://graph.facebook.com");
+    meta["authUrl"] = json!("https://login.attacker.example");
+    let (status, body) = put_provider(&app, &merchant, "/api/v1/merchant/providers/meta", &meta).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["meta"]["field"], "authUrl", "{body}");
+
+    // The platform's own configuration may use other hosts, but never a private address.
+    let mut global = live_config("airtel", "https://10.1.2.3");
+    global["baseUrl"] = json!("https://10.1.2.3");
+    let (status, body) = put_provider(&app, &admin, "/api/v1/admin/providers/airtel", &global).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["meta"]["field"], "baseUrl", "{body}");
+}
+
+/// A configuration stored while private addresses were allowed, or naming a host that later
+/// resolves to one, is checked again on every connection: the worker never calls it.
+#[tokio::test]
+async fn a_worker_never_calls_a_provider_configuration_at_an_internal_address() {
+    let app = ultra_tests::TestApp::spawn().await;
+    let merchant = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    let (internal, hits) = internal_service().await;
+    let (status, body) =
+        put_provider(&app, &merchant, "/api/v1/merchant/providers/mvola", &live_config("mvola", &internal))
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let _worker = ultra_tests::start_worker(
+        &app.db,
+        &ultra_tests::redis_url(),
+        &app.redis_prefix,
+        &[("ULTRA_PUBLIC_URL", app.api.base.as_str()), ("ULTRA_ALLOW_PRIVATE_PROVIDER_URLS", "false")],
+    )
+    .await;
+
+    let response = app
+        .client
+        .post(app.url("/api/v1/payments"))
+        .bearer_auth(&merchant)
+        .header("Prefer", "wait=10")
+        .json(&json!({ "provider": "mvola", "amount": "1000", "customerPhone": "0340000000" }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let payment = &body["data"];
+    assert_eq!(payment["status"], "failed", "{body}");
+    assert!(payment["failureReason"].as_str().unwrap().contains("private or reserved"), "{payment}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the worker called the internal address");
+}
+
+/// Where private addresses are allowed (a laptop, a test run), whatever answers at a
+/// configured address is still never shown to the merchant: job results, job errors and
+/// failure reasons carry Ultra's words, and the answer itself goes to the attempt log, which
+/// only admins read.
+#[tokio::test]
+async fn a_providers_raw_answer_never_reaches_the_merchant() {
+    let app = ultra_tests::TestApp::spawn().await;
+    let merchant = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    let admin = app.admin_token().await;
+    let (internal, hits) = internal_service().await;
+    let (status, body) =
+        put_provider(&app, &merchant, "/api/v1/merchant/providers/mvola", &live_config("mvola", &internal))
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let _worker = ultra_tests::start_live_worker(&app).await;
+
+    let response = app
+        .client
+        .post(app.url("/api/v1/payments"))
+        .bearer_auth(&merchant)
+        .header("Prefer", "wait=10")
+        .json(&json!({ "provider": "mvola", "amount": "1000", "customerPhone": "0340000000" }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["status"], "failed", "{body}");
+    assert!(hits.load(std::sync::atomic::Ordering::SeqCst) > 0, "the answer under test was never given");
+    assert!(!body.to_string().contains(INTERNAL_SECRET), "the payment quotes the answer: {body}");
+
+    let job_url = app.url(body["data"]["job"]["statusUrl"].as_str().expect("the payment names its job"));
+    let as_merchant: Value =
+        app.client.get(&job_url).bearer_auth(&merchant).send().await.unwrap().json().await.unwrap();
+    assert_eq!(as_merchant["data"]["status"], "succeeded", "{as_merchant}");
+    assert!(!as_merchant.to_string().contains(INTERNAL_SECRET), "the job quotes the answer: {as_merchant}");
+    assert!(as_merchant["data"]["attemptLog"].is_null(), "{as_merchant}");
+    let as_admin: Value =
+        app.client.get(&job_url).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    assert!(
+        as_admin["data"]["attemptLog"].to_string().contains(INTERNAL_SECRET),
+        "admins read what the provider said: {as_admin}"
+    );
+}

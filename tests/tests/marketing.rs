@@ -144,6 +144,15 @@ async fn post(world: &LiveWorld, id: &str) -> Value {
     reply["data"].clone()
 }
 
+/// A post's publish logs as an admin reads them, with the platform exchanges merchants do not
+/// see.
+async fn admin_logs(world: &LiveWorld, id: &str) -> Vec<Value> {
+    let path = format!("/api/v1/admin/marketing/posts/{id}/logs");
+    let (status, reply) = call(&world.app, Method::GET, &path, Some(&world.admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    reply["data"].as_array().unwrap().clone()
+}
+
 async fn finished_post(world: &LiveWorld, id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -390,6 +399,8 @@ async fn a_scheduled_post_is_published_once_at_its_time_with_two_schedulers() {
     let logs = done["logs"].as_array().unwrap();
     assert_eq!(logs.len(), 1, "{logs:?}");
     assert_eq!(logs[0]["outcome"], "published");
+    assert!(logs[0]["exchanges"].is_null(), "the platform's answers are for admins: {}", logs[0]);
+    let logs = admin_logs(&world, &id).await;
     let exchange = &logs[0]["exchanges"][0];
     assert_eq!(exchange["method"], "POST");
     assert!(exchange["url"].as_str().unwrap().ends_with("/feed"), "{exchange}");
@@ -430,6 +441,12 @@ async fn a_platform_500_is_retried_and_media_posts_go_through_processing() {
         ["retrying", "published"]
     );
     assert!(logs[0]["error"].as_str().unwrap().contains("unavailable"), "{}", logs[0]);
+    assert!(
+        !logs[0].to_string().contains("unexpected error"),
+        "the platform's words reached the merchant: {}",
+        logs[0]
+    );
+    let logs = admin_logs(&world, id).await;
     assert_eq!(logs[0]["exchanges"][0]["status"], 500);
     assert!(logs[0]["exchanges"][0]["response"].to_string().contains("unexpected error"), "{}", logs[0]);
     let on_page = sandbox_posts(&world, "facebook").await;
@@ -444,8 +461,9 @@ async fn a_platform_500_is_retried_and_media_posts_go_through_processing() {
     publish(&world, photo_id).await;
     let done = finished_post(&world, photo_id).await;
     assert_eq!(done["status"], "published", "{done}");
+    let logs = admin_logs(&world, photo_id).await;
     let urls: Vec<&str> =
-        done["logs"][0]["exchanges"].as_array().unwrap().iter().map(|e| e["url"].as_str().unwrap()).collect();
+        logs[0]["exchanges"].as_array().unwrap().iter().map(|e| e["url"].as_str().unwrap()).collect();
     assert!(
         urls.iter().any(|u| u.ends_with("/media")) && urls.iter().any(|u| u.ends_with("/media_publish")),
         "{urls:?}"
@@ -544,6 +562,8 @@ async fn posts_through_revoked_accounts_fail_with_a_clear_log_entry() {
     let last = done["logs"].as_array().unwrap().last().unwrap().clone();
     let error = last["error"].as_str().unwrap();
     assert!(error.contains("refused the account's token") && error.contains("reconnect"), "{last}");
+    let logs = admin_logs(&world, draft["id"].as_str().unwrap()).await;
+    let last = logs.last().unwrap();
     assert_eq!(last["exchanges"][0]["response"]["error"]["code"], 190, "{last}");
     assert_eq!(account_of_type(&world, "instagram").await["status"], "expired");
     // An admin cannot bring an expired account back; its owner connects it again.

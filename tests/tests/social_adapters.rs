@@ -9,7 +9,7 @@ use reqwest::Url;
 use serde_json::Value;
 use ultra_providers::{
     AccountKind, AccountTokens, Connected, Platform, PostContent, ProviderError, Providers, Publication,
-    Settings, SocialAdapter, Target, Transcript,
+    Reach, Settings, SocialAdapter, Target, Transcript,
 };
 use ultra_tests::{Process, TestDb, start_sandbox};
 
@@ -42,7 +42,9 @@ impl World {
             .map(|(name, value)| (name.to_owned(), value))
             .collect(),
         );
-        let adapter = Providers::new(Duration::from_secs(5)).social(platform, settings).expect("adapter");
+        let adapter = Providers::new(Duration::from_secs(5), Reach::Private)
+            .social(platform, settings)
+            .expect("adapter");
         assert_eq!(adapter.platform(), platform);
         Self {
             _db: db,
@@ -363,7 +365,8 @@ async fn an_unreachable_platform_is_recorded_without_an_answer() {
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect(),
     );
-    let adapter = Providers::new(Duration::from_secs(2)).social(Platform::Tiktok, settings).unwrap();
+    let adapter =
+        Providers::new(Duration::from_secs(2), Reach::Private).social(Platform::Tiktok, settings).unwrap();
     let mut log = Transcript::default();
     let failed = adapter.connect("the-code-123", REDIRECT_URI, &mut log).await;
     assert!(matches!(failed, Err(ProviderError::Unavailable(_) | ProviderError::Timeout)), "{failed:?}");
@@ -374,6 +377,7 @@ async fn an_unreachable_platform_is_recorded_without_an_answer() {
     assert!(!text.contains("very-secret-value") && !text.contains("the-code-123"), "{text}");
     assert!(text.contains("\"status\":null"), "{text}");
 
-    let missing = Providers::new(Duration::from_secs(2)).social(Platform::Meta, Settings::default());
+    let missing =
+        Providers::new(Duration::from_secs(2), Reach::Private).social(Platform::Meta, Settings::default());
     assert!(matches!(missing, Err(ProviderError::Configuration(_))));
 }

@@ -73,6 +73,9 @@ pub struct JobView {
     pub result: Option<serde_json::Value>,
     /// The last attempt's error.
     pub error: Option<String>,
+    /// Each recent attempt's times, worker and error with what the provider answered; shown
+    /// to admins only.
+    pub attempt_log: Option<serde_json::Value>,
     pub resource: Option<ResourceLink>,
     pub status_url: String,
 }
@@ -96,6 +99,7 @@ impl From<jobs::Model> for JobView {
             finished_at: job.finished_at,
             result: job.result,
             error: job.last_error,
+            attempt_log: job.attempt_log,
             resource,
         }
     }
@@ -139,8 +143,16 @@ impl JobsApi {
             .await?
             .filter(|job| visible_to(job, &auth.0))
             .ok_or_else(|| ApiError::not_found("job"))?;
+        let admin = auth.0.is_admin();
+        let view = |job: jobs::Model| {
+            let mut view = JobView::from(job);
+            if !admin {
+                view.attempt_log = None;
+            }
+            view
+        };
         let Some(wait) = preferred_wait(prefer.0.as_deref()) else {
-            return Ok(Reply::new(job.into()));
+            return Ok(Reply::new(view(job)));
         };
         let job = if job.status.is_terminal() {
             job
@@ -149,8 +161,7 @@ impl JobsApi {
                 .await?
                 .ok_or_else(|| ApiError::not_found("job"))?
         };
-        Ok(Reply::new(JobView::from(job))
-            .with_header("Preference-Applied", format!("wait={}", wait.as_secs())))
+        Ok(Reply::new(view(job)).with_header("Preference-Applied", format!("wait={}", wait.as_secs())))
     }
 }
 

@@ -585,7 +585,12 @@ impl MarketingApi {
         id: Path<String>,
     ) -> ApiResult<Reply<PostView>> {
         let post = owned_post(&state.db, &auth.0, &id.0).await?;
-        let logs = posts::logs(&state.db, &post.id).await?;
+        let mut logs = posts::logs(&state.db, &post.id).await?;
+        // The exchanges quote the platform's answers: admins read them, merchants read the
+        // outcome and Ultra's account of the error.
+        if !auth.0.is_admin() {
+            logs.iter_mut().for_each(|log| log.exchanges = None);
+        }
         Ok(Reply::new(PostView::of(post, Some(logs))))
     }
 

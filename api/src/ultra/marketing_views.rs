@@ -185,7 +185,7 @@ pub struct PublishLogView {
     pub outcome: String,
     pub error: Option<String>,
     /// The attempt's HTTP exchanges with the platform (method, URL, request, status, response),
-    /// secrets redacted.
+    /// secrets redacted; shown to admins only.
     pub exchanges: Option<Value>,
     pub job_id: Option<String>,
     pub user_id: Option<String>,

@@ -76,7 +76,9 @@ impl From<ProviderMode> for Mode {
 /// `consumerKey`, `consumerSecret`, `shortcode`, `passkey`, `transactionType`, `partyB` and,
 /// for B2C payouts, `b2cShortcode`, `initiatorName`, `securityCredential`; the bank rail
 /// `baseUrl`, `clientId`, `clientSecret`; VTpass `baseUrl` (ending in `/api`), `apiKey`,
-/// `publicKey`, `secretKey`; OnePipe `baseUrl`, `apiKey`, `clientSecret`, `mockMode`. Secrets
+/// `publicKey`, `secretKey`; OnePipe `baseUrl`, `apiKey`, `clientSecret`, `mockMode`; Meta
+/// `baseUrl`, `authUrl`, `apiVersion`, `clientId`, `clientSecret`; TikTok `baseUrl`,
+/// `authUrl`, `clientId`, `clientSecret`. Secrets
 /// are stored encrypted and returned masked; sending a masked value back keeps the stored
 /// secret.
 #[derive(Object)]
@@ -122,6 +124,10 @@ pub struct ProviderConfigInput {
     pub secret_key: Option<String>,
     /// OnePipe: `Live` (default) moves real money; `Inspect` is OnePipe's simulated mode.
     pub mock_mode: Option<String>,
+    /// Meta and TikTok: where users log in and consent, when not the API host.
+    pub auth_url: Option<String>,
+    /// Meta: the Graph API version calls are made against, such as `v21.0`.
+    pub api_version: Option<String>,
 }
 
 impl From<ProviderConfigInput> for ConfigInput {
@@ -151,6 +157,8 @@ impl From<ProviderConfigInput> for ConfigInput {
             ("publicKey", input.public_key),
             ("secretKey", input.secret_key),
             ("mockMode", input.mock_mode),
+            ("authUrl", input.auth_url),
+            ("apiVersion", input.api_version),
         ];
         let values: BTreeMap<String, String> =
             fields.into_iter().filter_map(|(name, value)| value.map(|v| (name.to_owned(), v))).collect();
@@ -194,16 +202,12 @@ async fn save(
     scope: &str,
     input: ProviderConfigInput,
 ) -> ApiResult<Reply<ProviderConfigView>> {
+    let input = ConfigInput::from(input);
+    provider_configs::check_hosts(provider, scope, &input, state.config.provider_reach).await?;
     let txn = begin_write(&state.db).await?;
-    let row = provider_configs::upsert(
-        &txn,
-        &state.sealer,
-        provider,
-        scope,
-        input.into(),
-        Some(actor_id.to_owned()),
-    )
-    .await?;
+    let row =
+        provider_configs::upsert(&txn, &state.sealer, provider, scope, input, Some(actor_id.to_owned()))
+            .await?;
     let event = AuditEvent {
         action: "provider_config.updated",
         entity_type: "provider_config",

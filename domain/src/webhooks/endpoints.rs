@@ -9,8 +9,9 @@ use ultra_entity::{
     webhook_deliveries::{self, DeliveryStatus},
     webhook_endpoints,
 };
+use ultra_outbound::addresses;
 
-use super::{EVENT_TYPES, addresses, signature::STANDARD_PREFIX};
+use super::{EVENT_TYPES, signature::STANDARD_PREFIX};
 use crate::{
     DomainError, DomainResult,
     audit::{self, Actor, AuditEvent},

@@ -1,7 +1,6 @@
 //! Webhooks: merchants' endpoints, one delivery per event and subscribed endpoint, the lanes
 //! that send each endpoint's deliveries, and the signature receivers check.
 
-pub mod addresses;
 pub mod deliveries;
 pub mod endpoints;
 pub mod lanes;

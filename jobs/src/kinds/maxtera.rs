@@ -176,7 +176,7 @@ async fn prepare(
         Err(err) if row.sent_at.is_none() => {
             Ok(ControlFlow::Break(give_up(ctx, row, format!("{service} is unavailable: {err}")).await?))
         }
-        Err(err) => Err(JobError::Transient(err.to_string())),
+        Err(err) => Err(JobError::Provider(err)),
     }
 }
 
@@ -204,7 +204,7 @@ impl Job for BuyVtu {
                 }
                 // The earlier request never arrived: it is sent now.
                 Err(ProviderError::NotFound) => {}
-                Err(err) => return Err(JobError::Transient(err.to_string())),
+                Err(err) => return Err(JobError::Provider(err)),
             }
         }
         if row.kind == MaxteraKind::Bills {
@@ -219,7 +219,7 @@ impl Job for BuyVtu {
                 }
                 Ok(Verification::Invalid { reason }) => return give_up(&ctx, row, reason).await,
                 Err(ProviderError::Rejected { message, .. }) => return give_up(&ctx, row, message).await,
-                Err(err) => return Err(JobError::Transient(err.to_string())),
+                Err(err) => return Err(JobError::Provider(err)),
             }
         }
         let request_id = request_id_for(&row);
@@ -230,8 +230,11 @@ impl Job for BuyVtu {
             Err(ProviderError::Rejected { message, .. }) => return give_up(&ctx, row, message).await,
             // The aggregator has this request id already: an earlier call got there.
             Err(ProviderError::Duplicate(_)) => PurchaseState::Pending,
-            Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
-            Err(err) => return give_up(&ctx, row, err.to_string()).await,
+            Err(err) if err.is_transient() => return Err(JobError::Provider(err)),
+            Err(err) => {
+                ctx.keep_provider_detail(&err);
+                return give_up(&ctx, row, err.to_string()).await;
+            }
         };
         ctx.finish(move |txn| Box::pin(async move { apply_purchase(txn, &outbox, &row, state, 1).await }))
             .await
@@ -252,7 +255,7 @@ impl Job for CheckVtu {
         };
         let adapter = match platform_adapter(&ctx, VTU).await? {
             Ok(adapter) => adapter,
-            Err(err) => return Err(JobError::Transient(err.to_string())),
+            Err(err) => return Err(JobError::Provider(err)),
         };
         let outbox = ctx.outbox();
         let round = self.round;
@@ -282,7 +285,7 @@ impl Job for CheckVtu {
                 })
                 .await
             }
-            Err(err) => Err(JobError::Transient(err.to_string())),
+            Err(err) => Err(JobError::Provider(err)),
         }
     }
 }
@@ -392,9 +395,12 @@ impl Job for OpenFunding {
         let state = match adapter.open_funding(&funding_order(&row, &invoice)).await {
             Ok(state) => state,
             Err(err) if err.is_transient() || matches!(err, ProviderError::Duplicate(_)) => {
-                return Err(JobError::Transient(err.to_string()));
+                return Err(JobError::Provider(err));
             }
-            Err(err) => return give_up(&ctx, row, err.to_string()).await,
+            Err(err) => {
+                ctx.keep_provider_detail(&err);
+                return give_up(&ctx, row, err.to_string()).await;
+            }
         };
         let outbox = ctx.outbox();
         ctx.finish(move |txn| {
@@ -418,7 +424,7 @@ impl Job for CheckFunding {
         }
         let adapter = match platform_adapter(&ctx, ONEPIPE).await? {
             Ok(adapter) => adapter,
-            Err(err) => return Err(JobError::Transient(err.to_string())),
+            Err(err) => return Err(JobError::Provider(err)),
         };
         let invoice = invoice_of(&ctx, &row).await?;
         let next_poll = match self.trigger {
@@ -427,7 +433,7 @@ impl Job for CheckFunding {
         };
         let state = match adapter.funding_status(&funding_order(&row, &invoice)).await {
             Ok(state) => state,
-            Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
+            Err(err) if err.is_transient() => return Err(JobError::Provider(err)),
             Err(err) => {
                 return ctx.conclude(json!({ "status": row.status, "ignored": err.to_string() })).await;
             }

@@ -270,6 +270,7 @@ async fn refuse(
     payment: payment_rows::Model,
     err: ProviderError,
 ) -> Result<Completed, JobError> {
+    ctx.keep_provider_detail(&err);
     let reason = match &err {
         ProviderError::Rejected { message, .. } => message.clone(),
         other => other.to_string(),
@@ -366,7 +367,7 @@ impl Job for CollectPayment {
                 ctx.conclude(json!({ "status": "pending", "awaiting": "callback", "provider": message }))
                     .await
             }
-            Err(err) if err.is_transient() => Err(JobError::Transient(err.to_string())),
+            Err(err) if err.is_transient() => Err(JobError::Provider(err)),
             Err(err) => refuse(&ctx, payment, err).await,
         }
     }
@@ -475,7 +476,7 @@ impl Job for CheckPayment {
             Ok(asked) => asked,
             Err(ProviderError::NotFound) => Asked::Absent,
             Err(err) if err.is_transient() && !((overdue || held) && last_attempt) => {
-                return Err(JobError::Transient(err.to_string()));
+                return Err(JobError::Provider(err));
             }
             Err(err) if overdue || held => {
                 Asked::Unknowable(format!("the provider could not be asked: {err}"))

@@ -179,8 +179,11 @@ impl Job for SendPayout {
         let last_attempt = ctx.attempt >= ctx.job.max_attempts;
         let adapter = match configured_adapter_for(&ctx, provider, &payout.merchant_id).await? {
             Ok(adapter) => adapter,
-            Err(err) if !sent_before => return release(&ctx, payout, err.to_string()).await,
-            Err(err) if !last_attempt => return Err(JobError::Transient(err.to_string())),
+            Err(err) if !sent_before => {
+                ctx.keep_provider_detail(&err);
+                return release(&ctx, payout, err.to_string()).await;
+            }
+            Err(err) if !last_attempt => return Err(JobError::Provider(err)),
             Err(err) => return hold(&ctx, payout, format!("the rail cannot be asked: {err}")).await,
         };
         let result_url = payout_result_url(&ctx, path, &payout.id);
@@ -194,7 +197,7 @@ impl Job for SendPayout {
             // The rail has this payout from an earlier attempt whose answer was lost.
             Err(ProviderError::Duplicate(_)) => PayoutState::Processing { handle: None },
             Err(err) if err.is_transient() && !last_attempt => {
-                return Err(JobError::Transient(err.to_string()));
+                return Err(JobError::Provider(err));
             }
             Err(err) if err.is_transient() => {
                 return hold(&ctx, payout, format!("the rail may have the payout and cannot say: {err}"))
@@ -202,7 +205,10 @@ impl Job for SendPayout {
             }
             // A refusal of the request itself is the same refusal the earlier attempt got.
             Err(ProviderError::Rejected { message, .. }) => return release(&ctx, payout, message).await,
-            Err(err) if !sent_before => return release(&ctx, payout, err.to_string()).await,
+            Err(err) if !sent_before => {
+                ctx.keep_provider_detail(&err);
+                return release(&ctx, payout, err.to_string()).await;
+            }
             Err(err) => {
                 // An earlier attempt may have gone through: only the rail or an operator can
                 // tell now.
@@ -262,7 +268,7 @@ impl Job for CheckPayout {
                 };
                 let adapter = match configured_adapter_for(&ctx, provider, &payout.merchant_id).await? {
                     Ok(adapter) => adapter,
-                    Err(err) => return Err(JobError::Transient(err.to_string())),
+                    Err(err) => return Err(JobError::Provider(err)),
                 };
                 let next_poll = match trigger {
                     PayoutTrigger::Poll { round } => Some(round + 1),
@@ -270,7 +276,7 @@ impl Job for CheckPayout {
                 };
                 match adapter.payout_status(&order_of(&payout, None)).await {
                     Ok(state) => (state, next_poll),
-                    Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
+                    Err(err) if err.is_transient() => return Err(JobError::Provider(err)),
                     Err(err) => {
                         return ctx
                             .conclude(json!({ "status": payout.status, "ignored": err.to_string() }))

@@ -79,11 +79,14 @@ async fn run_call(ctx: JobContext, refund_id: &str, call: Call) -> Result<Comple
     let last_attempt = ctx.attempt >= ctx.job.max_attempts;
     let state = match outcome {
         Ok(state) => Ok(state),
-        Err(err) if err.is_transient() && !last_attempt => return Err(JobError::Transient(err.to_string())),
+        Err(err) if err.is_transient() && !last_attempt => return Err(JobError::Provider(err)),
         Err(err) if err.is_transient() => Err(format!("the provider could not be asked: {err}")),
         Err(ProviderError::Rejected { message, .. }) => Ok(RefundState::Failed { reason: message }),
         Err(err) if reached => Err(format!("the provider could not be asked: {err}")),
-        Err(err) => Ok(RefundState::Failed { reason: err.to_string() }),
+        Err(err) => {
+            ctx.keep_provider_detail(&err);
+            Ok(RefundState::Failed { reason: err.to_string() })
+        }
     };
     if refund.status == RefundStatus::Unknown && state.is_err() {
         return ctx.conclude(json!({ "status": "unknown", "note": "the provider still cannot say" })).await;

@@ -126,7 +126,7 @@ impl Job for ConnectAccounts {
         let mut log = Transcript::default();
         let connected = match adapter.connect(&code, &redirect_uri, &mut log).await {
             Ok(connected) => connected,
-            Err(err) if err.is_transient() => return Err(JobError::Transient(err.to_string())),
+            Err(err) if err.is_transient() => return Err(JobError::Provider(err)),
             Err(err) => {
                 return Err(JobError::Permanent(format!(
                     "{} refused the connection: {err}",
@@ -524,7 +524,7 @@ impl Job for RefreshAccount {
             Err(err) if err.is_transient() => {
                 let lapsed = renewal_due_at(&tokens).is_some_and(|at| at <= Utc::now());
                 if !(last_attempt(&ctx) && lapsed) {
-                    return Err(JobError::Transient(err.to_string()));
+                    return Err(JobError::Provider(err));
                 }
                 err.to_string()
             }
@@ -621,7 +621,7 @@ impl Job for RevokeAccount {
             Err(ProviderError::Credentials(reason)) => {
                 ctx.conclude(json!({ "revoked": true, "note": reason })).await
             }
-            Err(err) if err.is_transient() => Err(JobError::Transient(err.to_string())),
+            Err(err) if err.is_transient() => Err(JobError::Provider(err)),
             Err(err) => Err(JobError::Permanent(err.to_string())),
         }
     }

@@ -457,7 +457,8 @@ mod tests {
     }
 
     fn meta(settings: &[(&str, &str)]) -> Result<Meta, ProviderError> {
-        let client = Client { http: reqwest::Client::new(), tokens: Arc::default() };
+        let client =
+            Client { http: reqwest::Client::new(), tokens: Arc::default(), reach: crate::Reach::Private };
         let settings = Settings(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect());
         Meta::new(client, &settings)
     }

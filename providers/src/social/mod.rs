@@ -316,6 +316,7 @@ async fn exchange(
     log: &mut Transcript,
 ) -> Result<Answer, ProviderError> {
     let Outgoing { method, url, bearer, body } = outgoing;
+    client.check_reach(&url)?;
     let mut secrets: Vec<String> = bearer.iter().cloned().collect();
     secrets
         .extend(url.query_pairs().filter(|(name, _)| is_request_secret(name)).map(|(_, v)| v.into_owned()));
@@ -474,7 +475,7 @@ mod tests {
         };
         let full =
             settings(&[("baseUrl", "http://127.0.0.1:9/meta"), ("clientId", "id"), ("clientSecret", "s")]);
-        let providers = crate::Providers::new(Duration::from_secs(1));
+        let providers = crate::Providers::new(Duration::from_secs(1), crate::Reach::Private);
         for platform in [Platform::Meta, Platform::Tiktok] {
             let adapter = providers.social(platform, full.clone()).unwrap();
             assert_eq!(

@@ -376,7 +376,8 @@ mod tests {
 
     #[test]
     fn the_authorize_url_keeps_tiktoks_trailing_slash() {
-        let client = Client { http: reqwest::Client::new(), tokens: Arc::default() };
+        let client =
+            Client { http: reqwest::Client::new(), tokens: Arc::default(), reach: crate::Reach::Private };
         let settings = Settings(
             [
                 ("baseUrl", "https://open.tiktokapis.com"),

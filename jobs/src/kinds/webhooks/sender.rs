@@ -1,22 +1,17 @@
 //! The HTTP side of a delivery: one signed POST, what came back, and how long it took.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use reqwest::{
     Client, StatusCode,
-    dns::{Addrs, Name, Resolve, Resolving},
     header::{HeaderMap, RETRY_AFTER},
-    redirect,
 };
 use ultra_domain::webhooks::{
-    addresses,
     deliveries::{AttemptOutcome, MAX_RESPONSE_BODY},
     signature,
 };
+use ultra_outbound::Reach;
 
 /// What one attempt sends.
 pub struct Signed<'a> {
@@ -27,36 +22,24 @@ pub struct Signed<'a> {
     pub body: Vec<u8>,
 }
 
-/// Two clients, neither following redirects (a redirect could lead anywhere): the guarded one
-/// connects only to public addresses, checking every name it resolves; the open one is for
-/// installs that allow private URLs.
+/// Two clients, neither following redirects: the guarded one connects only to public
+/// addresses, checking every name it resolves; the open one is for installs that allow private
+/// URLs.
 pub struct WebhookSender {
     guarded: Client,
     open: Client,
 }
 
-/// Resolves names the usual way and refuses any that reach a private or reserved address.
-struct PublicOnly;
-
-impl Resolve for PublicOnly {
-    fn resolve(&self, name: Name) -> Resolving {
-        Box::pin(async move {
-            let resolved = addresses::resolve(name.as_str(), 0, false).await?;
-            Ok(Box::new(resolved.into_iter()) as Addrs)
-        })
-    }
-}
-
 impl WebhookSender {
     pub fn new() -> reqwest::Result<Self> {
-        let builder = || {
-            Client::builder()
-                .redirect(redirect::Policy::none())
-                .no_proxy()
+        let build = |reach: Reach| {
+            reach
+                .client_builder()
                 .user_agent(concat!("Ultra-Webhooks/", env!("CARGO_PKG_VERSION")))
                 .pool_idle_timeout(Duration::from_secs(30))
+                .build()
         };
-        Ok(Self { guarded: builder().dns_resolver(Arc::new(PublicOnly)).build()?, open: builder().build()? })
+        Ok(Self { guarded: build(Reach::Public)?, open: build(Reach::Private)? })
     }
 
     pub async fn send(&self, message: Signed<'_>, timeout: Duration, allow_private: bool) -> AttemptOutcome {
@@ -70,12 +53,13 @@ impl WebhookSender {
             response_body: None,
             retry_after: None,
         };
-        if !allow_private && let Some(blocked) = literal_private_host(message.url) {
-            return failed(format!("{blocked} is a private or reserved address"));
+        let reach = Reach::allowing_private(allow_private);
+        if let Some(refusal) = reqwest::Url::parse(message.url).ok().and_then(|url| reach.refusal(&url)) {
+            return failed(refusal);
         }
         let timestamp = started_at.timestamp();
         let signature = signature::sign(message.secret, message.message_id, timestamp, &message.body);
-        let client = if allow_private { &self.open } else { &self.guarded };
+        let client = if reach == Reach::Private { &self.open } else { &self.guarded };
         let sent = client
             .post(message.url)
             .timeout(timeout)
@@ -114,17 +98,6 @@ impl WebhookSender {
             retry_after,
         }
     }
-}
-
-/// An IP-literal host is connected to without resolving, so the resolver's check never sees it.
-fn literal_private_host(url: &str) -> Option<String> {
-    let parsed = reqwest::Url::parse(url).ok()?;
-    let ip = match parsed.host()? {
-        url::Host::Ipv4(ip) => std::net::IpAddr::V4(ip),
-        url::Host::Ipv6(ip) => std::net::IpAddr::V6(ip),
-        url::Host::Domain(_) => return None,
-    };
-    (!addresses::is_public(ip)).then(|| ip.to_string())
 }
 
 /// `Retry-After` in seconds or as an HTTP date, on the answers that use it.

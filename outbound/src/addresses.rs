@@ -1,7 +1,6 @@
-//! Which addresses a webhook may reach. A merchant chooses the URL, so without this check a
-//! webhook is a way to make Ultra's workers call its own database, metadata service or admin
-//! ports. The check runs on resolved addresses, both when an endpoint is saved and when each
-//! attempt connects, so a name that later resolves elsewhere gains nothing.
+//! Which addresses count as the public internet. The check runs on resolved addresses, both when
+//! a URL is saved and when each call connects, so a name that later resolves elsewhere gains
+//! nothing.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -57,7 +56,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (segments[0] & 0xffc0) == 0xfec0)
 }
 
-/// Resolves `host` and returns its addresses, or why a webhook may not reach it.
+/// Resolves `host` and returns its addresses, or why a call may not reach it.
 pub async fn resolve(host: &str, port: u16, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     let addresses: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
