@@ -247,6 +247,7 @@ fn violations(config: &RuntimeConfig, schedules: &[&str]) -> Vec<(String, String
     let mut rules: Vec<(String, RateLimitRule)> = vec![
         ("loginRateLimit".into(), config.login_rate_limit),
         ("checkoutRateLimit".into(), config.checkout_rate_limit),
+        ("checkoutLinkRateLimit".into(), config.checkout_link_rate_limit),
         ("sellapay.authorizeRateLimit".into(), config.sellapay.authorize_rate_limit),
         ("sellapay.tokenRateLimit".into(), config.sellapay.token_rate_limit),
         ("maxtera.authRateLimit".into(), config.maxtera.auth_rate_limit),
@@ -271,6 +272,7 @@ fn violations(config: &RuntimeConfig, schedules: &[&str]) -> Vec<(String, String
         within(config.payment_expiry_seconds, 1, 30 * DAY),
         "must be 1 to 2592000 (30 days)",
     );
+    check("checkoutHoldSeconds", within(config.checkout_hold_seconds, 1, DAY), "must be 1 to 86400 (a day)");
     check("jobRetentionDays", config.job_retention_days <= 3650, "must be at most 3650");
     for (name, expression) in &config.schedules {
         let problem = if schedules.contains(&name.as_str()) {

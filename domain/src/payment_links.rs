@@ -5,6 +5,11 @@
 //! until it ends: completed payments turn it into a use (`uses_count`), others give it back.
 //! Both moves are conditional updates of the link's row, so concurrent payers can never complete
 //! more than `max_uses` payments between them.
+//!
+//! Holding is what an anonymous payer could abuse, starting payments with numbers that never
+//! confirm until the link shows depleted. So a checkout payment holds its use for a short time
+//! only (`checkoutHoldSeconds`), one number holds at most one use of a link at a time, and
+//! payments started per link are rate-limited besides those per client IP.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -14,7 +19,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use ultra_entity::{
     payment_links::{self, PaymentLinkStatus},
-    payments,
+    payments::{self, PaymentStatus},
 };
 
 use crate::{
@@ -72,6 +77,26 @@ pub async fn reserve(db: &impl ConnectionTrait, id: &str, now: DateTime<Utc>) ->
     let link =
         payment_links::Entity::find_by_id(id).one(db).await?.ok_or(DomainError::NotFound("payment link"))?;
     Err(refusal(&link, now))
+}
+
+/// Refuses a second pending payment from the same number on one link: one number holds at
+/// most one of a link's uses at a time, so a payer cannot take them all with one phone.
+pub async fn refuse_second_hold(db: &impl ConnectionTrait, link_id: &str, phone: &str) -> DomainResult<()> {
+    let waiting = payments::Entity::find()
+        .filter(payments::Column::PaymentLinkId.eq(link_id))
+        .filter(payments::Column::CustomerPhone.eq(phone))
+        .filter(payments::Column::Status.eq(PaymentStatus::Pending))
+        .one(db)
+        .await?;
+    match waiting {
+        None => Ok(()),
+        Some(_) => Err(DomainError::Conflict {
+            code: "payment_in_progress",
+            message: "this number already has a payment waiting on this link: confirm it on the phone, \
+                      or wait until it ends"
+                .to_owned(),
+        }),
+    }
 }
 
 /// Why a payer cannot use `link` now.

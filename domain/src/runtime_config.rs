@@ -40,6 +40,13 @@ pub struct RuntimeConfig {
     pub subscriptions: SubscriptionSettings,
     /// Requests to the public payment-link endpoints allowed per client IP and window.
     pub checkout_rate_limit: RateLimitRule,
+    /// Payments started through one payment link per window, by all payers together: bounds
+    /// how fast anyone can take a link's uses with numbers that never confirm.
+    pub checkout_link_rate_limit: RateLimitRule,
+    /// How long a payment started from a payment link's checkout holds one of its uses: it
+    /// expires after this long (or `payment_expiry_seconds`, if shorter) unless paid. USSD and
+    /// STK prompts time out at the network well within it.
+    pub checkout_hold_seconds: u64,
     pub refunds: RefundSettings,
     pub marketing: MarketingSettings,
 }
@@ -60,6 +67,8 @@ impl Default for RuntimeConfig {
             maxtera: MaxteraSettings::default(),
             subscriptions: SubscriptionSettings::default(),
             checkout_rate_limit: RateLimitRule { limit: 30, window_seconds: 60 },
+            checkout_link_rate_limit: RateLimitRule { limit: 30, window_seconds: 60 },
+            checkout_hold_seconds: 5 * 60,
             refunds: RefundSettings::default(),
             marketing: MarketingSettings::default(),
         }

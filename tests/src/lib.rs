@@ -68,13 +68,14 @@ pub fn ultra_bin() -> PathBuf {
 }
 
 /// The folders whose Rust sources are linked into the `ultra` binary (not the crates' own tests).
-const BINARY_SOURCES: [&str; 10] = [
+const BINARY_SOURCES: [&str; 11] = [
     "src",
     "api/src",
     "domain/src",
     "entity/src",
     "jobs/src",
     "migration/src",
+    "outbound/src",
     "providers/src",
     "sandbox/src",
     "scheduler/src",

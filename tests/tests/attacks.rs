@@ -349,3 +349,257 @@ async fn a_providers_raw_answer_never_reaches_the_merchant() {
         "admins read what the provider said: {as_admin}"
     );
 }
+
+/// A merchant started a Meta connection and sent the authorization URL to a victim. The victim
+/// consented in their own browser, and their Page was linked to the attacker's account. The
+/// state is now bound to the browser that called `connect`, by a cookie it set: in any other
+/// browser the callback is refused and nothing is linked.
+#[tokio::test]
+async fn a_victim_who_consents_on_an_attackers_authorization_url_links_nothing() {
+    let world = LiveWorld::start_with(&["meta"]).await;
+    let admin_config = world
+        .app
+        .client
+        .patch(world.app.url("/api/v1/admin/config"))
+        .bearer_auth(&world.admin)
+        .json(&json!({ "marketing": { "frontendUrl": "https://dashboard.example" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin_config.status(), 200);
+    let no_redirects = || reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    let attacker = no_redirects().cookie_store(true).build().unwrap();
+    let connect = |browser: reqwest::Client| {
+        let url = world.app.url("/api/v1/marketing/accounts/connect");
+        let merchant = world.merchant.clone();
+        async move {
+            let response = browser
+                .post(url)
+                .bearer_auth(merchant)
+                .json(&json!({ "platform": "meta", "redirectUri": "https://dashboard.example/landing" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()["data"]["authorizationUrl"].as_str().unwrap().to_owned()
+        }
+    };
+    let consent = |browser: reqwest::Client, authorization: String| async move {
+        let response = browser.get(authorization).send().await.unwrap();
+        assert_eq!(response.status(), 302, "the platform's consent redirects");
+        response.headers()["location"].to_str().unwrap().to_owned()
+    };
+
+    let authorization = connect(attacker.clone()).await;
+    let victim = no_redirects().cookie_store(true).build().unwrap();
+    let callback = consent(victim.clone(), authorization).await;
+    let response = victim.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), 400, "the victim's consent was accepted");
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("browser"), "{body}");
+    let accounts: Value = world
+        .app
+        .client
+        .get(world.app.url("/api/v1/marketing/accounts"))
+        .bearer_auth(&world.merchant)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accounts["data"].as_array().unwrap().len(), 0, "an account was linked: {accounts}");
+
+    // In the browser that started it, the same flow connects.
+    let authorization = connect(attacker.clone()).await;
+    let callback = consent(attacker.clone(), authorization).await;
+    let response = attacker.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let landing = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(landing.contains("status=connected"), "{landing}");
+}
+
+/// Anyone could start payments on a capped link with numbers that never confirm; each held a
+/// use for the full payment expiry (15 minutes), so real payers found the link depleted. Now a
+/// checkout payment holds its use for `checkoutHoldSeconds` (5 minutes) only, one number holds
+/// one use of a link at a time, and payments started per link are limited besides per IP.
+#[tokio::test]
+async fn an_anonymous_payer_cannot_hold_a_payment_links_uses() {
+    let app = ultra_tests::TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let merchant = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    let (status, body) =
+        put_provider(&app, &admin, "/api/v1/admin/providers/mvola", &json!({ "mode": "simulation" })).await;
+    assert_eq!(status, 200, "{body}");
+    let response = app
+        .client
+        .patch(app.url("/api/v1/admin/config"))
+        .bearer_auth(&admin)
+        .json(&json!({ "checkoutLinkRateLimit": { "limit": 4, "windowSeconds": 60 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let link: Value = app
+        .client
+        .post(app.url("/api/v1/payment-links"))
+        .bearer_auth(&merchant)
+        .json(&json!({ "title": "Ten seats", "amount": "5000", "maxUses": 10 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pay_path = format!("/api/v1/public/payment-links/{}/pay", link["data"]["id"].as_str().unwrap());
+    let pay = |phone: &'static str| {
+        let request =
+            app.client.post(app.url(&pay_path)).json(&json!({ "provider": "mvola", "customerPhone": phone }));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, first) = pay("0341111100").await;
+    assert_eq!(status, 202, "{first}");
+    let created = chrono::DateTime::parse_from_rfc3339(first["data"]["createdAt"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(first["data"]["expiresAt"].as_str().unwrap()).unwrap();
+    let hold = (expires - created).num_seconds();
+    assert!(
+        (295..=300).contains(&hold),
+        "a checkout payment holds its use for 5 minutes, not {hold} s: {first}"
+    );
+
+    let (status, again) = pay("0341111100").await;
+    assert_eq!(status, 409, "a second hold for the same number: {again}");
+    assert_eq!(again["meta"]["code"], "payment_in_progress", "{again}");
+
+    assert_eq!(pay("0341111200").await.0, 202);
+    assert_eq!(pay("0341111300").await.0, 202);
+    let (status, limited) = pay("0341111400").await;
+    assert_eq!(status, 429, "the fifth payment start on this link in a minute: {limited}");
+}
+
+/// A Maxtera customer's email and password opened a merchant session on `/api/v1`. Each
+/// surface's users now log in to their own surface only; to the merchant API a customer's
+/// credentials are as unknown as anyone's.
+#[tokio::test]
+async fn a_maxtera_customer_cannot_log_in_to_the_merchant_api() {
+    let app = ultra_tests::TestApp::spawn().await;
+    let registered = app
+        .post_json(
+            "/maxtera/api/v1/auth/register/",
+            &json!({ "email": "buyer@example.com", "password": "mypassword", "phone": "08012345678" }),
+        )
+        .await;
+    assert_eq!(registered.status(), 201);
+    let maxtera = app
+        .post_json(
+            "/maxtera/api/v1/auth/login/",
+            &json!({ "email": "buyer@example.com", "password": "mypassword" }),
+        )
+        .await;
+    assert_eq!(maxtera.status(), 200, "the customer logs in to Maxtera");
+    for path in ["/api/v1/auth/login", "/api/v1/admin/auth/login"] {
+        let merchant =
+            app.post_json(path, &json!({ "email": "buyer@example.com", "password": "mypassword" })).await;
+        assert_eq!(merchant.status(), 401, "{path}");
+        let body: Value = merchant.json().await.unwrap();
+        assert_eq!(body["meta"]["code"], "unauthorized", "{path}: {body}");
+    }
+}
+
+/// Any admin could act as the primary merchant with `X-App-Context: merchant` and mint
+/// Sellapay keys that pay out that merchant's balance. Acting as the merchant now covers its
+/// everyday work only: keys and provider configurations need the merchant's own login, and what
+/// an acting admin does is audited under the admin's id.
+#[tokio::test]
+async fn an_admin_acting_as_the_merchant_cannot_mint_its_api_keys() {
+    let app = ultra_tests::TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let acting = |method: reqwest::Method, path: &str| {
+        app.client.request(method, app.url(path)).bearer_auth(&admin).header("X-App-Context", "merchant")
+    };
+    let response = acting(reqwest::Method::POST, "/api/v1/api-keys")
+        .json(&json!({ "name": "drain" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["meta"]["code"], "impersonation_forbidden", "{body}");
+    let response = acting(reqwest::Method::PUT, "/api/v1/merchant/providers/mvola")
+        .json(&json!({ "mode": "simulation" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    // The merchant's everyday work goes on, audited under the admin's own id.
+    let response = acting(reqwest::Method::POST, "/api/v1/payment-links")
+        .json(&json!({ "title": "Made by support", "amount": "5000" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let link: Value = response.json().await.unwrap();
+    let admin_id: Value = app
+        .client
+        .get(app.url("/api/v1/auth/session"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let logs: Value = app
+        .client
+        .get(app.url("/api/v1/admin/audit-logs?entityType=payment_link&per_page=10"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = logs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["entityId"] == link["data"]["id"])
+        .unwrap_or_else(|| panic!("no audit row: {logs}"));
+    assert_eq!(row["userId"], admin_id["data"]["user"]["id"], "{row}");
+
+    // In person, the merchant mints its keys.
+    let merchant = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/api-keys"))
+        .bearer_auth(&merchant)
+        .json(&json!({ "name": "mine" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+/// The README documents Meta's `authUrl` and `apiVersion`, but the API refused them as
+/// unknown fields, so an operator could not set the Graph version calls are made against.
+#[tokio::test]
+async fn metas_documented_auth_url_and_api_version_are_accepted() {
+    let app = ultra_tests::TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let config = json!({ "mode": "live", "baseUrl": "https://graph.facebook.com", "authUrl": "https://www.facebook.com",
+                         "apiVersion": "v21.0", "clientId": "app-id", "clientSecret": "app-secret" });
+    let (status, body) = put_provider(&app, &admin, "/api/v1/admin/providers/meta", &config).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["config"]["authUrl"], "https://www.facebook.com", "{body}");
+    assert_eq!(body["data"]["config"]["apiVersion"], "v21.0", "{body}");
+    let mut bad = config.clone();
+    bad["apiVersion"] = json!("latest");
+    let (status, body) = put_provider(&app, &admin, "/api/v1/admin/providers/meta", &bad).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["meta"]["field"], "apiVersion", "{body}");
+}

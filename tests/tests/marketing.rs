@@ -62,13 +62,23 @@ async fn world() -> LiveWorld {
     world
 }
 
+/// The merchant's browser: it keeps the cookie `connect` sets, which binds each connection to
+/// the browser that started it. Every test shares it; the cookies are named after their
+/// connections, so they never meet.
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).build().expect("client")
+    static BROWSER: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(|| {
+        reqwest::Client::builder().redirect(Policy::none()).cookie_store(true).build().expect("client")
+    });
+    BROWSER.clone()
 }
 
 /// Where a 302 sends the browser.
 async fn follow(url: &str) -> (StatusCode, String) {
-    let response = browser().get(url).send().await.expect("browser request");
+    follow_in(&browser(), url).await
+}
+
+async fn follow_in(browser: &reqwest::Client, url: &str) -> (StatusCode, String) {
+    let response = browser.get(url).send().await.expect("browser request");
     let status = response.status();
     let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
     (status, location.unwrap_or_default())
@@ -78,17 +88,18 @@ fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     reqwest::Url::parse(url).expect("url").query_pairs().into_owned().collect()
 }
 
-/// Starts a connection and follows the platform's consent: the callback URL the platform sends
-/// the browser to.
+/// Starts a connection in the merchant's browser and follows the platform's consent: the
+/// callback URL the platform sends the browser to.
 async fn consent(world: &LiveWorld, platform: &str) -> String {
-    let (status, reply) = call(
-        &world.app,
-        Method::POST,
-        "/api/v1/marketing/accounts/connect",
-        Some(&world.merchant),
-        Some(json!({ "platform": platform, "redirectUri": LANDING })),
-    )
-    .await;
+    let response = browser()
+        .post(world.app.url("/api/v1/marketing/accounts/connect"))
+        .bearer_auth(&world.merchant)
+        .json(&json!({ "platform": platform, "redirectUri": LANDING }))
+        .send()
+        .await
+        .expect("connect");
+    let status = response.status();
+    let reply: Value = response.json().await.expect("connect body");
     assert_eq!(status, StatusCode::OK, "{reply}");
     let authorization = reply["data"]["authorizationUrl"].as_str().unwrap().to_owned();
     assert!(authorization.starts_with(&format!("{}/{platform}/", world.sandbox.base)), "{authorization}");
@@ -228,7 +239,7 @@ async fn oauth_round_trips_connect_both_platforms_and_states_are_signed_single_u
     let callback = consent(&world, "tiktok").await;
     let (status, _) = follow(&callback).await;
     assert_eq!(status, StatusCode::FOUND);
-    let replay = world.app.client.get(&callback).send().await.unwrap();
+    let replay = browser().get(&callback).send().await.unwrap();
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     let body: Value = replay.json().await.unwrap();
     assert_eq!(body["success"], false);
@@ -247,13 +258,13 @@ async fn oauth_round_trips_connect_both_platforms_and_states_are_signed_single_u
             reqwest::Url::parse(&world.app.url(&format!("/api/v1/marketing/oauth/{platform}/callback")))
                 .unwrap();
         url.query_pairs_mut().append_pair("code", &code).append_pair("state", &state);
-        let response = world.app.client.get(url).send().await.unwrap();
+        let response = browser().get(url).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{platform} {state}");
         let body: Value = response.json().await.unwrap();
         assert!(body["error"].as_str().unwrap().starts_with("state"), "{body}");
     }
     let url = world.app.url("/api/v1/marketing/oauth/meta/callback");
-    let response = world.app.client.get(format!("{url}?code={code}")).send().await.unwrap();
+    let response = browser().get(format!("{url}?code={code}")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // The genuine state still works after those were refused.
     let (status, landing) = follow(&callback).await;
@@ -273,7 +284,7 @@ async fn oauth_round_trips_connect_both_platforms_and_states_are_signed_single_u
         .exec(&db)
         .await
         .unwrap();
-    let response = world.app.client.get(&callback).send().await.unwrap();
+    let response = browser().get(&callback).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("expired"), "{body}");

@@ -58,6 +58,20 @@ impl Principal {
         }
     }
 
+    /// The merchant, for what only the merchant's own login may do: minting credentials that
+    /// act as the merchant and sending the merchant's money out. An admin acting as the primary
+    /// merchant does the merchant's everyday work, never these.
+    pub fn merchant_in_person(&self, what: &str) -> Result<&users::Model, ApiError> {
+        if self.acting_as.is_some() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "impersonation_forbidden",
+                format!("an admin acting as the merchant cannot {what}: log in as the merchant"),
+            ));
+        }
+        self.merchant()
+    }
+
     /// Whether the caller may see something owned by `owner_id`: admins see everything, a
     /// merchant (or an admin acting as one) only their own.
     pub fn may_see(&self, owner_id: &str) -> bool {
@@ -159,6 +173,9 @@ async fn authenticate<L: Counted>(req: &Request) -> Result<Principal, ApiError> 
         .await?
         .ok_or_else(|| ApiError::unauthorized("the token has been revoked or has expired"))?;
     let (token, user) = (session.0.clone(), session.1.clone());
+    if user.role == UserRole::Customer {
+        return Err(ApiError::unauthorized("this account is a Maxtera customer's: use the Maxtera API"));
+    }
     let acting_as = match req.header("X-App-Context") {
         None | Some("admin") => None,
         Some("merchant") if user.role == UserRole::Admin => Some(primary_merchant(state).await?),

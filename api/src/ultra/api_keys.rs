@@ -101,7 +101,8 @@ impl ApiKeysApi {
         body: JsonBody<CreateApiKeyRequest>,
     ) -> ApiResult<Reply<CreatedApiKey, 201>> {
         let principal = auth.0;
-        let merchant = principal.merchant()?.clone();
+        let merchant =
+            principal.merchant_in_person("create API keys, which pay out the merchant's balance")?.clone();
         let actor = actor(req, Some(&principal.user.id));
         let txn = ultra_domain::db::begin_write(&state.db).await?;
         let created = api_keys::create(&txn, &actor, &merchant, &body.value.name).await?;

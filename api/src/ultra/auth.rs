@@ -177,7 +177,7 @@ async fn verify_credentials(state: &AppState, request: &LoginRequest) -> ApiResu
             ));
         }
         return match user {
-            Some(user) if user.password_hash.is_none() => Ok(user),
+            Some(user) if user.password_hash.is_none() && user.role != UserRole::Customer => Ok(user),
             _ => Err(ApiError::unauthorized(INVALID_CREDENTIALS)),
         };
     };
@@ -185,8 +185,9 @@ async fn verify_credentials(state: &AppState, request: &LoginRequest) -> ApiResu
     let matches = tokio::task::spawn_blocking(move || passwords::verify(&password, stored.as_deref()))
         .await
         .map_err(ApiError::internal)?;
+    // Maxtera customers log in to the Maxtera API only; to them this surface knows no account.
     match user {
-        Some(user) if matches => Ok(user),
+        Some(user) if matches && user.role != UserRole::Customer => Ok(user),
         _ => Err(ApiError::unauthorized(INVALID_CREDENTIALS)),
     }
 }

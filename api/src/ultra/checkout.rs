@@ -274,8 +274,11 @@ impl CheckoutApi {
     ///
     /// Public. Takes one of the link's uses and starts a payment of its amount through the
     /// chosen provider; answers 202 with the pending payment, which the payer confirms on their
-    /// phone. A link that is disabled, expired or out of uses answers 409 with the reason's
-    /// code. Rate-limited per client IP (`checkoutRateLimit`).
+    /// phone. The payment holds the use for `checkoutHoldSeconds` (5 minutes) at most. A link
+    /// that is disabled, expired or out of uses answers 409 with the reason's code, as does a
+    /// number that already has a payment waiting on this link (`payment_in_progress`).
+    /// Rate-limited per client IP (`checkoutRateLimit`) and per link
+    /// (`checkoutLinkRateLimit`).
     #[oai(path = "/public/payment-links/:id/pay", method = "post", operation_id = "payPaymentLink")]
     async fn pay(
         &self,
@@ -307,11 +310,20 @@ impl CheckoutApi {
         let provider = Provider::from(request.provider);
         let phone = msisdn::normalize(provider, &request.customer_phone)?;
         let config = state.runtime.current().await?;
-        let expiry =
-            chrono::Duration::seconds(i64::try_from(config.payment_expiry_seconds).unwrap_or(i64::MAX / 2));
+        let verdict =
+            rate_limit::check(&state, &format!("checkout-link:{}", link.id), config.checkout_link_rate_limit)
+                .await?;
+        if !verdict.allowed {
+            return Err(ApiError::rate_limited(verdict.retry_after));
+        }
+        let hold = config.checkout_hold_seconds.min(config.payment_expiry_seconds);
+        let expiry = chrono::Duration::seconds(i64::try_from(hold).unwrap_or(i64::MAX / 2));
 
         let txn = begin_write(&state.db).await?;
         payment_links::reserve(&txn, &link.id, now).await?;
+        // The reservation locked the link's row, so concurrent payers of this link see each
+        // other's payments here.
+        payment_links::refuse_second_hold(&txn, &link.id, &phone).await?;
         // Read again under the reservation, so the payment is for the amount the link asks now
         // even if the merchant changed it a moment ago.
         let link = link_rows::Entity::find_by_id(link.id.as_str())

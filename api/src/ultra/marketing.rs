@@ -9,7 +9,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use poem::{Request, web::Data};
+use poem::{
+    Request,
+    web::{
+        Data,
+        cookie::{Cookie, CookieJar, SameSite},
+    },
+};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
@@ -137,6 +143,18 @@ fn social_provider(platform: SocialPlatform) -> Provider {
 }
 
 /// The dashboard's origin, which every `redirectUri` must share.
+/// The cookie that binds a pending authorization to the browser that started it. `Lax`, so the
+/// platform's redirect back (a top-level GET) carries it; scoped to the callback routes.
+fn browser_cookie(state: &AppState, id: &str, value: String) -> Cookie {
+    let mut cookie = Cookie::new_with_str(id, value);
+    cookie.set_http_only(true);
+    cookie.set_path("/api/v1/marketing/oauth/");
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_secure(state.config.cookie_secure);
+    cookie.set_max_age(oauth_states::LIFETIME.to_std().unwrap_or_default());
+    cookie
+}
+
 async fn frontend_origin(state: &AppState) -> ApiResult<url::Origin> {
     let config = state.runtime.current().await?;
     let frontend = config.marketing.frontend_url.clone().unwrap_or_else(|| state.config.public_url.clone());
@@ -318,12 +336,15 @@ impl MarketingApi {
         )
         .await?;
         txn.commit().await?;
+        let binding =
+            browser_cookie(&state, &pending.id, oauth_states::browser_binding(&state.sealer, &pending.id));
         Ok(Reply::new(Authorization {
             platform: request.platform,
             authorization_url,
             state: signed_state,
             expires_at: pending.expires_at,
-        }))
+        })
+        .with_header("Set-Cookie", binding.to_string()))
     }
 
     /// OAuth callback handler
@@ -334,8 +355,10 @@ impl MarketingApi {
     /// account ids, `status=failed` or `status=denied` with `error`, or `status=pending` and
     /// the `job` still exchanging.
     #[oai(path = "/marketing/oauth/:platform/callback", method = "get", operation_id = "socialOauthCallback")]
+    #[allow(clippy::too_many_arguments)]
     async fn callback(
         &self,
+        cookies: &CookieJar,
         state: Data<&AppState>,
         platform: Path<PlatformName>,
         #[oai(validator(max_length = 4096))] code: Query<Option<String>>,
@@ -348,8 +371,18 @@ impl MarketingApi {
         let platform_row = SocialPlatform::from(platform.0);
         let name = platform_name(platform_row);
         let signed = oauth_state.0.ok_or_else(|| ApiError::validation("state", "is required"))?;
-        let pending =
-            oauth_states::redeem(&state.db, &state.sealer, platform_row, &signed, Utc::now()).await?;
+        let binding = oauth_states::state_id(&signed)
+            .and_then(|id| cookies.get(id))
+            .map(|cookie| cookie.value_str().to_owned());
+        let pending = oauth_states::redeem(
+            &state.db,
+            &state.sealer,
+            platform_row,
+            &signed,
+            binding.as_deref(),
+            Utc::now(),
+        )
+        .await?;
         let redirect = |params: &[(&str, &str)]| {
             Ok(CallbackRedirect::Found(outcome_url(&pending.redirect_uri, params), "no-store".to_owned()))
         };

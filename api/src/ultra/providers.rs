@@ -289,7 +289,8 @@ impl MerchantProvidersApi {
         name: Path<String>,
         body: JsonBody<ProviderConfigInput>,
     ) -> ApiResult<Reply<ProviderConfigView>> {
-        let merchant_id = auth.0.merchant()?.id.clone();
+        let merchant_id =
+            auth.0.merchant_in_person("change where the merchant's payments are collected")?.id.clone();
         save(&state, req, &auth.0.user.id, provider(&name)?, &merchant_id, body.value).await
     }
 
@@ -305,7 +306,8 @@ impl MerchantProvidersApi {
         /// `mvola`, `airtel`, `orange`, `mpesa`, `bank`, `vtpass` or `onepipe`.
         name: Path<String>,
     ) -> ApiResult<Reply<Deleted>> {
-        let merchant_id = auth.0.merchant()?.id.clone();
+        let merchant_id =
+            auth.0.merchant_in_person("change where the merchant's payments are collected")?.id.clone();
         remove(&state, req, &auth.0.user.id, provider(&name)?, &merchant_id).await
     }
 }

@@ -13,6 +13,19 @@ use crate::{DomainError, DomainResult, ids, secrets::SecretBox};
 /// Long enough to log in at the platform and consent; a state older than this is refused.
 pub const LIFETIME: Duration = Duration::minutes(15);
 const PURPOSE: &str = "social-oauth-state";
+const BROWSER_PURPOSE: &str = "social-oauth-browser";
+
+/// The value of the cookie, named after the pending authorization, that `connect` sets in the
+/// browser that starts it. The callback needs it besides the state: a state carried to another
+/// browser (a victim sent the attacker's authorization URL) links nothing.
+pub fn browser_binding(sealer: &SecretBox, id: &str) -> String {
+    sealer.path_token(BROWSER_PURPOSE, id)
+}
+
+/// The pending authorization a `state` names, before it is checked.
+pub fn state_id(state: &str) -> Option<&str> {
+    state.split_once('.').map(|(id, _)| id)
+}
 
 fn mac_input(platform: SocialPlatform, id: &str) -> String {
     format!("{}:{id}", platform_name(platform))
@@ -50,20 +63,27 @@ pub async fn issue(
     Ok((row, state))
 }
 
-/// Spends `state` for a callback from `platform`: the pending authorization it names, or a
-/// validation error on `state` saying why it is refused. Of two callbacks with the same state,
+/// Spends `state` for a callback from `platform`, in the browser holding its binding cookie
+/// (`browser`): the pending authorization it names, or a validation error on `state` saying why
+/// it is refused. Of two callbacks with the same state,
 /// one wins.
 pub async fn redeem(
     db: &impl ConnectionTrait,
     sealer: &SecretBox,
     platform: SocialPlatform,
     state: &str,
+    browser: Option<&str>,
     now: DateTime<Utc>,
 ) -> DomainResult<social_oauth_states::Model> {
     let refuse = |message: &str| DomainError::validation("state", message);
     let (id, mac) = state.split_once('.').ok_or_else(|| refuse("is not a state this API issued"))?;
     if !sealer.verify_path_token(PURPOSE, &mac_input(platform, id), mac) {
         return Err(refuse("is not a state this API issued for this platform"));
+    }
+    if !browser.is_some_and(|binding| sealer.verify_path_token(BROWSER_PURPOSE, id, binding)) {
+        return Err(refuse(
+            "was issued to another browser: finish the connection in the browser that started it",
+        ));
     }
     let spent = social_oauth_states::Entity::update_many()
         .col_expr(social_oauth_states::Column::UsedAt, Expr::value(now))
