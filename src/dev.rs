@@ -56,15 +56,7 @@ pub async fn run(
     seed(&database, &SecretBox::from_base64(&keys.encryption_key)?, &sandbox).await?;
     laptop_webhooks(&database).await?;
     let metrics = telemetry::init_metrics()?;
-    let state = services::api_state(
-        database.clone(),
-        redis_conn.clone(),
-        &keys,
-        &api,
-        &shared,
-        &redis,
-        metrics.clone(),
-    )?;
+    let state = services::api_state(database.clone(), redis_conn.clone(), &keys, &api, &shared, &redis)?;
     let env = services::job_env(&shared, &keys.encryption_key, &worker)?;
     let queue = ultra_jobs::QueueClient::new(redis_conn.clone(), &redis.redis_prefix);
     let shutdown = shutdown::on_signal();

@@ -25,16 +25,25 @@ async fn main() -> anyhow::Result<()> {
             services::require_migrated(&db).await?;
             let redis_conn = services::redis(&redis.redis_url).await?;
             let keys = services::Keys::required(&api, &shared)?;
-            let state = services::api_state(
-                db,
-                redis_conn,
-                &keys,
-                &api,
-                &shared,
-                &redis,
-                telemetry::init_metrics()?,
+            let metrics = telemetry::init_metrics()?;
+            let state = services::api_state(db.clone(), redis_conn.clone(), &keys, &api, &shared, &redis)?;
+            let shutdown = shutdown::on_signal();
+            tokio::try_join!(
+                ultra_api::serve(state, &api.api_addr, shutdown.clone().cancelled_owned()),
+                async {
+                    if api.api_operator_addr.is_empty() {
+                        return Ok(());
+                    }
+                    ultra_worker::operator::serve(
+                        &api.api_operator_addr,
+                        db,
+                        redis_conn,
+                        metrics,
+                        shutdown.clone(),
+                    )
+                    .await
+                },
             )?;
-            ultra_api::serve(state, &api.api_addr, shutdown::on_signal().cancelled_owned()).await?;
         }
         Command::Worker { db, redis, shared, worker } => {
             let env = services::job_env(&shared, &services::encryption_key(&shared)?, &worker)?;

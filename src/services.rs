@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use ultra_api::{ApiConfig, AppState};
@@ -102,7 +101,6 @@ pub fn api_state(
     api: &ApiArgs,
     shared: &SharedArgs,
     redis_args: &RedisArgs,
-    metrics: PrometheusHandle,
 ) -> anyhow::Result<AppState> {
     let signer = TokenSigner::new(&keys.jwt_secret)?;
     let sealer = SecretBox::from_base64(&keys.encryption_key)?;
@@ -116,7 +114,7 @@ pub fn api_state(
         public_url: shared.public_url.clone(),
     };
     let pubsub = redis::Client::open(redis_args.redis_url.as_str())?;
-    Ok(AppState::new(db, redis, pubsub, signer, sealer, config, metrics))
+    Ok(AppState::new(db, redis, pubsub, signer, sealer, config))
 }
 
 pub fn worker_settings(args: &WorkerArgs) -> ultra_worker::WorkerSettings {

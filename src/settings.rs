@@ -156,6 +156,10 @@ pub struct RedisArgs {
 pub struct ApiArgs {
     #[arg(long, env = "ULTRA_API_ADDR", default_value = "127.0.0.1:8080")]
     pub api_addr: String,
+    /// Where the API process serves /healthz, /readyz and /metrics for operators, apart from
+    /// the public address; empty serves nothing.
+    #[arg(long, env = "ULTRA_API_OPERATOR_ADDR", default_value = "127.0.0.1:9090")]
+    pub api_operator_addr: String,
     /// HS256 signing key for JWTs, at least 32 bytes. Required by `ultra api`; `ultra dev`
     /// makes one up when it is unset.
     #[arg(long, env = "ULTRA_JWT_SECRET", hide_env_values = true)]

@@ -1,6 +1,5 @@
 use std::{sync::Arc, time::Duration};
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use ultra_domain::{auth_tokens::TokenSigner, runtime_config::RuntimeConfigStore, secrets::SecretBox};
@@ -47,7 +46,6 @@ pub struct Inner {
     /// Seals and opens secrets stored in the database.
     pub sealer: SecretBox,
     pub config: ApiConfig,
-    pub metrics: PrometheusHandle,
 }
 
 impl AppState {
@@ -58,25 +56,12 @@ impl AppState {
         signer: TokenSigner,
         sealer: SecretBox,
         config: ApiConfig,
-        metrics: PrometheusHandle,
     ) -> Self {
         let runtime = RuntimeConfigStore::new(db.clone(), Duration::from_secs(2));
         let queue = QueueClient::new(redis.clone(), config.redis_prefix.clone());
         let caches = Arc::new(Caches::new(&config.redis_prefix));
         let opener = Opener::new(db.clone(), queue.clone());
-        Self(Arc::new(Inner {
-            db,
-            redis,
-            pubsub,
-            queue,
-            opener,
-            runtime,
-            caches,
-            signer,
-            sealer,
-            config,
-            metrics,
-        }))
+        Self(Arc::new(Inner { db, redis, pubsub, queue, opener, runtime, caches, signer, sealer, config }))
     }
 }
 

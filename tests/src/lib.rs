@@ -186,20 +186,23 @@ impl TestDb {
 pub struct Process {
     /// Base URL of its HTTP server, if it serves one.
     pub base: String,
+    /// Base URL of its operator endpoints (`/metrics`), if it serves them.
+    pub operator: String,
     pub log: PathBuf,
     pub child: Child,
 }
 
 impl Process {
     /// How many reads of one of its caches (`sessions`, `provider_configs`) an API process
-    /// answered from the cache, from its `/metrics`.
+    /// answered from the cache, from its operator `/metrics`.
     pub async fn cache_hits(&self, cache: &str) -> u64 {
         self.metric("cache_reads_total", &[("cache", cache), ("outcome", "hit")]).await as u64
     }
 
-    /// The sum of the series of `name` on the process's `/metrics` that carry all of `labels`.
+    /// The sum of the series of `name` on the process's operator `/metrics` that carry all of
+    /// `labels`.
     pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let metrics = reqwest::get(format!("{}/metrics", self.base)).await.unwrap().text().await.unwrap();
+        let metrics = reqwest::get(format!("{}/metrics", self.operator)).await.unwrap().text().await.unwrap();
         metrics
             .lines()
             .filter(|line| {
@@ -277,7 +280,7 @@ pub fn spawn_ultra(
         process.env(key, value);
     }
     let child = process.spawn().expect("start ultra");
-    Process { base: String::new(), log, child }
+    Process { base: String::new(), operator: String::new(), log, child }
 }
 
 /// A test's world: a database with an admin and a merchant, and one API process.
@@ -327,12 +330,18 @@ pub async fn start_api(db: &TestDb, redis_prefix: &str, env: &[(&str, &str)]) ->
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let addr = format!("127.0.0.1:{port}");
-    let mut all_env = vec![("ULTRA_API_ADDR", addr.as_str()), ("ULTRA_PUBLIC_URL", base.as_str())];
+    let operator = format!("127.0.0.1:{}", free_port());
+    let mut all_env = vec![
+        ("ULTRA_API_ADDR", addr.as_str()),
+        ("ULTRA_PUBLIC_URL", base.as_str()),
+        ("ULTRA_API_OPERATOR_ADDR", operator.as_str()),
+    ];
     all_env.extend_from_slice(env);
     let redis = redis_url();
     let redis = all_env.iter().find(|(k, _)| *k == "REDIS_URL").map_or(redis.as_str(), |(_, v)| v);
     let mut process = spawn_ultra("api", db, redis, redis_prefix, &all_env);
     process.base = base;
+    process.operator = format!("http://{operator}");
     wait_ready(&mut process.child, &format!("{}/readyz", process.base), &process.log).await;
     process
 }
@@ -349,6 +358,7 @@ pub async fn start_worker(db: &TestDb, redis_url: &str, redis_prefix: &str, env:
     all_env.extend_from_slice(env);
     let mut process = spawn_ultra("worker", db, redis_url, redis_prefix, &all_env);
     process.base = format!("http://{addr}");
+    process.operator = process.base.clone();
     wait_ready(&mut process.child, &format!("{}/readyz", process.base), &process.log).await;
     process
 }

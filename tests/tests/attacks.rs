@@ -603,3 +603,16 @@ async fn metas_documented_auth_url_and_api_version_are_accepted() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["meta"]["field"], "apiVersion", "{body}");
 }
+
+/// `/metrics` was served on the public API port to anyone: routes, volumes and error rates
+/// are for operators. It is served on the operator address only, as workers already did.
+#[tokio::test]
+async fn metrics_are_not_served_on_the_public_api_port() {
+    let app = ultra_tests::TestApp::spawn().await;
+    app.client.get(app.url("/api/v1/auth/session")).send().await.unwrap();
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404, "metrics on the public port");
+    let operator = app.client.get(format!("{}/metrics", app.api.operator)).send().await.unwrap();
+    assert_eq!(operator.status(), 200);
+    assert!(operator.text().await.unwrap().contains("http_request_duration_seconds"));
+}

@@ -7,10 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use ultra_tests::{TestApp, ultra_bin};
 
-const EXPECTED: [(&str, &str); 10] = [
+const EXPECTED: [(&str, &str); 9] = [
     ("GET", "/healthz"),
     ("GET", "/readyz"),
-    ("GET", "/metrics"),
     ("POST", "/api/v1/auth/login"),
     ("GET", "/api/v1/auth/session"),
     ("POST", "/api/v1/auth/logout"),

@@ -15,7 +15,8 @@ async fn health_readiness_and_metrics() {
     assert_eq!(ready["redis"], "ok");
 
     app.client.get(app.url("/api/v1/auth/session")).send().await.unwrap();
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        app.client.get(format!("{}/metrics", app.api.operator)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("http_request_duration_seconds"), "{metrics}");
     assert!(metrics.contains(r#"route="getSession""#), "{metrics}");
 }

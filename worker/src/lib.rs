@@ -3,7 +3,7 @@
 
 mod consume;
 mod housekeeping;
-mod http;
+pub mod operator;
 
 use std::{sync::Arc, time::Duration};
 
@@ -60,7 +60,7 @@ pub async fn run(
     if let Some(addr) = settings.http_addr.clone() {
         let (db, redis, shutdown) = (db.clone(), redis.clone(), shutdown.clone());
         tasks.spawn(async move {
-            if let Err(err) = http::serve(&addr, db, redis, metrics, shutdown).await {
+            if let Err(err) = operator::serve(&addr, db, redis, metrics, shutdown).await {
                 tracing::error!(error = %err, %addr, "worker HTTP server stopped");
             }
         });

@@ -1,9 +1,6 @@
-//! `/healthz`, `/readyz` and `/metrics`.
+//! `/healthz` and `/readyz`, for load balancers; `/metrics` is on the operator address only.
 
-use poem_openapi::{
-    ApiResponse, Object, OpenApi,
-    payload::{Json, PlainText},
-};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use poem::web::Data;
 
@@ -65,11 +62,5 @@ impl PlatformApi {
         } else {
             ReadyResponse::NotReady(Json(body))
         }
-    }
-
-    /// Prometheus metrics in the text exposition format.
-    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
-    async fn metrics(&self, state: Data<&AppState>) -> PlainText<String> {
-        PlainText(state.metrics.render())
     }
 }

@@ -1,4 +1,7 @@
-//! The worker's operational endpoints: `/healthz`, `/readyz`, `/metrics`.
+//! The endpoints operators scrape and probe, served apart from any public API: `/healthz`,
+//! `/readyz`, `/metrics`. Workers serve them at `ULTRA_WORKER_ADDR`, API processes at
+//! `ULTRA_API_OPERATOR_ADDR`, so that metrics (routes, volumes, error rates) never face the
+//! internet.
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use poem::{
