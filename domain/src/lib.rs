@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod banks;
 pub mod config_patch;
 pub mod csv_export;
+pub mod dates;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -21,6 +21,7 @@ use ultra_entity::{
 use crate::{
     DomainResult,
     audit::{self, Actor, AuditEvent},
+    dates,
     events::{self, NewEvent},
     ids,
     money::format_amount,
@@ -112,6 +113,27 @@ pub async fn payment_ended(db: &impl ConnectionTrait, payment: &payments::Model)
         return record_failed_attempt(db, held_by_this_payment, &subscription, now).await;
     }
     let next = following_period(&subscription, now);
+    if !dates::in_range(next) {
+        // The schedule has no period left before year 10000: the subscription ends here rather
+        // than store a date the database could not order.
+        held_by_this_payment
+            .col_expr(subscriptions::Column::Status, Expr::value(SubscriptionStatus::Cancelled))
+            .col_expr(subscriptions::Column::LastRenewedAt, Expr::value(now))
+            .col_expr(
+                subscriptions::Column::RenewalCount,
+                Expr::col(subscriptions::Column::RenewalCount).add(1),
+            )
+            .exec(db)
+            .await?;
+        let reason = "the schedule has no renewal before year 10000";
+        return audited(
+            db,
+            &subscription,
+            "subscription.ended",
+            json!({ "paymentId": payment.id, "reason": reason }),
+        )
+        .await;
+    }
     held_by_this_payment
         .col_expr(subscriptions::Column::NextRenewalAt, Expr::value(next))
         .col_expr(subscriptions::Column::RenewalAttempts, Expr::value(0))

@@ -616,3 +616,78 @@ async fn metrics_are_not_served_on_the_public_api_port() {
     assert_eq!(operator.status(), 200);
     assert!(operator.text().await.unwrap().contains("http_request_duration_seconds"));
 }
+
+/// On SQLite a subscription whose next renewal passed year 9999 was stored as `+10000-…`,
+/// which sorts before every other date: it read as due, and the customer was charged on every
+/// tick. Dates stay within years 1970 to 9999: a schedule with no renewal left before year
+/// 10000 ends after its last one, and a date past 9999 in UTC is refused.
+#[tokio::test]
+async fn a_renewal_past_year_9999_never_charges_the_customer_again() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let app = ultra_tests::TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let merchant = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    let (status, body) =
+        put_provider(&app, &admin, "/api/v1/admin/providers/mvola", &json!({ "mode": "simulation" })).await;
+    assert_eq!(status, 200, "{body}");
+    let db = app.db.connect().await;
+    ultra_domain::runtime_config::RuntimeConfig::set(
+        &db,
+        "schedules",
+        json!({ "renew-subscriptions": "* * * * * *" }),
+        None,
+    )
+    .await
+    .unwrap();
+    let _worker = ultra_tests::start_worker(&app.db, &ultra_tests::redis_url(), &app.redis_prefix, &[]).await;
+    let _scheduler =
+        ultra_tests::start_scheduler(&app.db, &ultra_tests::redis_url(), &app.redis_prefix, &[]).await;
+    let create = |next: &str| {
+        let body = json!({ "label": "Forever", "customerPhone": "0340000000", "amount": "5000",
+                           "interval": "annual", "provider": "mvola", "nextRenewalAt": next });
+        app.client.post(app.url("/api/v1/subscriptions")).bearer_auth(&merchant).json(&body).send()
+    };
+
+    let refused = create("9999-12-31T23:00:00-05:00").await.unwrap();
+    assert_eq!(refused.status(), 400, "a date in year 10000 (UTC) was accepted");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["meta"]["field"], "nextRenewalAt", "{body}");
+
+    let created: Value = create("9999-06-01T00:00:00Z").await.unwrap().json().await.unwrap();
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let renew = app
+        .client
+        .post(app.url(&format!("/api/v1/subscriptions/{id}/renew")))
+        .bearer_auth(&merchant)
+        .send()
+        .await;
+    assert_eq!(renew.unwrap().status(), 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let renewed = loop {
+        let current: Value = app
+            .client
+            .get(app.url(&format!("/api/v1/subscriptions/{id}")))
+            .bearer_auth(&merchant)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if current["data"]["renewalCount"] == 1 {
+            break current["data"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the renewal never completed: {current}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(renewed["status"], "cancelled", "{renewed}");
+    assert!(renewed["nextRenewalAt"].as_str().unwrap().starts_with("9999-"), "{renewed}");
+    // The schedule runs every second; nothing charges the customer again.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let charges = ultra_entity::payments::Entity::find()
+        .filter(ultra_entity::payments::Column::SubscriptionId.eq(id.as_str()))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(charges, 1, "the customer was charged again");
+}

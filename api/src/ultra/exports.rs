@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use ultra_domain::{
     audit::{self, AuditEvent},
     csv_export::{AuditLogFilter, EXPORT_TTL, ExportFilter, PaymentFilter, SubscriptionFilter},
-    ids,
+    dates, ids,
     tiers::Feature,
 };
 use ultra_entity::{
@@ -220,12 +220,7 @@ fn field(name: &str) -> String {
 }
 
 fn instant(name: &str, text: Option<String>) -> ApiResult<Option<DateTime<Utc>>> {
-    text.map(|text| {
-        DateTime::parse_from_rfc3339(text.trim()).map(|at| at.to_utc()).map_err(|_| {
-            ApiError::validation(field(name), "must be an RFC 3339 date-time such as 2026-01-31T00:00:00Z")
-        })
-    })
-    .transpose()
+    Ok(text.map(|text| dates::parse(&field(name), &text)).transpose()?)
 }
 
 /// A status as the kind's entity spells it.

@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use ultra_domain::{
     DomainError,
     audit::{self, Actor, AuditEvent},
+    dates,
     db::begin_write,
     provider_configs::Provider,
     social::{
@@ -126,11 +127,7 @@ pub struct UpdatePostRequest {
 }
 
 fn checked_time(text: &str, now: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
-    let at = DateTime::parse_from_rfc3339(text.trim())
-        .map_err(|_| {
-            ApiError::validation("scheduledAt", "must be an RFC 3339 date-time such as 2030-12-31T23:59:59Z")
-        })?
-        .with_timezone(&Utc);
+    let at = dates::parse("scheduledAt", text)?;
     posts::check_schedule(at, now)?;
     Ok(at)
 }

@@ -19,6 +19,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use ultra_domain::{
     audit::{self, Actor, AuditEvent},
+    dates,
     db::begin_write,
     money::format_amount,
     payment_links::{self, effective_status, remaining_uses},
@@ -208,14 +209,7 @@ fn checked_max_uses(max_uses: i64) -> ApiResult<i32> {
 
 /// Read here rather than by the request type, whose parse error would not name the field.
 fn checked_expiry(expires_at: &str, now: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
-    let expires_at = DateTime::parse_from_rfc3339(expires_at.trim())
-        .map_err(|_| {
-            ApiError::validation(
-                "expiresAt",
-                "must be an RFC 3339 date-time such as 2030-12-31T23:59:59Z, or null for no expiry",
-            )
-        })?
-        .with_timezone(&Utc);
+    let expires_at = dates::parse("expiresAt", expires_at)?;
     if expires_at <= now {
         return Err(ApiError::validation("expiresAt", "must be in the future, or null for no expiry"));
     }

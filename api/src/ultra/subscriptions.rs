@@ -14,6 +14,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use ultra_domain::{
     audit::{self, Actor, AuditEvent},
+    dates,
     money::format_amount,
     msisdn,
     provider_configs::Provider,
@@ -444,7 +445,8 @@ impl SubscriptionsApi {
             changed.next_renewal_at = Set(at);
             changed.anchor_day = Set(anchor_day(at));
         } else if resuming {
-            changed.next_renewal_at = Set(first_period_after(current.next_renewal_at, &current, now));
+            let resumed = first_period_after(current.next_renewal_at, &current, now);
+            changed.next_renewal_at = Set(dates::check("nextRenewalAt", resumed)?);
         }
         if next_renewal_at.is_some() || resuming {
             changed.renewal_attempts = Set(0);
@@ -626,7 +628,7 @@ fn checked_renewal_date(at: DateTime<Utc>, now: DateTime<Utc>) -> ApiResult<Date
     if at < now - MAX_PAST_RENEWAL {
         return Err(ApiError::validation("nextRenewalAt", "must not be more than a day in the past"));
     }
-    Ok(at)
+    Ok(dates::check("nextRenewalAt", at)?)
 }
 
 /// Saves `changed` only if nothing else (a renewal claiming the subscription, another edit)
