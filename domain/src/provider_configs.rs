@@ -102,7 +102,7 @@ impl Provider {
             // Safaricom Daraja: sandbox and production.
             Self::Mpesa => &["sandbox.safaricom.co.ke", "api.safaricom.co.ke"],
             // PesaLink through Co-op Bank's and Equity's (Jenga) APIs.
-            Self::Bank => &["developer.co-opbank.co.ke", "uat.finserve.africa", "api.finserve.africa"],
+            Self::Bank => &["developer.co-opbank.co.ke", "uat.finserve.africa"],
             // VTpass API docs: sandbox and live, and the older live host.
             Self::Vtpass => &["sandbox.vtpass.com", "vtpass.com", "api-service.vtpass.com"],
             // OnePipe v2: production and dev.

@@ -28,8 +28,9 @@ pub enum ProviderError {
     /// Our credentials were refused: an operator must fix the provider configuration.
     #[error("the provider refused the configured credentials")]
     Credentials(String),
-    /// The provider configuration lacks something this call needs.
-    #[error("the provider configuration is incomplete: {0}")]
+    /// The provider configuration lacks something this call needs, or names an address calls
+    /// may not go to.
+    #[error("the provider configuration cannot be used: {0}")]
     Configuration(String),
     /// The provider has no API for this; it has to be done another way.
     #[error("{0}")]

@@ -63,9 +63,7 @@ impl Client {
     /// address they resolve to, by the client itself.
     pub fn check_reach(&self, url: &reqwest::Url) -> Result<(), ProviderError> {
         match self.reach.refusal(url) {
-            Some(refusal) => {
-                Err(ProviderError::Configuration(format!("the provider URL is refused: {refusal}")))
-            }
+            Some(refusal) => Err(ProviderError::Configuration(format!("its URL is refused: {refusal}"))),
             None => Ok(()),
         }
     }

@@ -653,6 +653,17 @@ async fn a_renewal_past_year_9999_never_charges_the_customer_again() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["meta"]["field"], "nextRenewalAt", "{body}");
 
+    let filtered = app
+        .client
+        .get(app.url("/api/v1/admin/audit-logs?to=9999-12-31T23:00:00-05:00"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filtered.status(), 400, "a filter in year 10000 (UTC) was accepted");
+    let body: Value = filtered.json().await.unwrap();
+    assert_eq!(body["meta"]["field"], "to", "{body}");
+
     let created: Value = create("9999-06-01T00:00:00Z").await.unwrap().json().await.unwrap();
     let id = created["data"]["id"].as_str().unwrap().to_owned();
     let renew = app

@@ -16,6 +16,7 @@ use sea_orm::EntityTrait;
 use serde_json::Value;
 use ultra_domain::{
     analytics::{self, DayFigures, LinkFigures, PaymentFigures, RefundFigures, SubscriptionFigures, Window},
+    dates,
     money::format_amount,
 };
 use ultra_entity::users::{self, UserRole};
@@ -62,11 +63,17 @@ pub struct Date(pub NaiveDate);
 impl Date {
     fn parse(text: &str) -> ParseResult<Self> {
         let shaped = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+        let range = dates::earliest().date_naive()..=dates::latest().date_naive();
         shaped
             .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
             .flatten()
+            .filter(|date| range.contains(date))
             .map(Self)
-            .ok_or_else(|| ParseError::custom("must be a calendar date written YYYY-MM-DD"))
+            .ok_or_else(|| {
+                ParseError::custom(
+                    "must be a calendar date written YYYY-MM-DD, from 1970-01-01 to 9999-12-31",
+                )
+            })
     }
 }
 

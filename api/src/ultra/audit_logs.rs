@@ -65,7 +65,7 @@ fn filter(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> ApiResult<AuditLogFilter> {
-    created_range(from, to, "from")?;
+    created_range(from, to, "")?;
     for (name, value) in [("action", &action), ("entityType", &entity_type), ("userId", &user_id)] {
         if value.as_deref().is_some_and(|v| v.is_empty() || v.len() > MAX_FILTER_LEN) {
             return Err(ApiError::validation(name, format!("must be 1 to {MAX_FILTER_LEN} characters")));

@@ -76,15 +76,17 @@ pub async fn export_merchant(
     Ok(merchant.clone())
 }
 
-/// Refuses a `from` later than `to`, naming `from_field`.
-pub fn created_range(
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    from_field: &str,
-) -> ApiResult<()> {
+/// Checks a range of creation times: both ends within the dates Ultra stores, `from` not later
+/// than `to`. The fields are `{prefix}from` and `{prefix}to` (`filters.` in an export request).
+pub fn created_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>, prefix: &str) -> ApiResult<()> {
+    for (name, at) in [("from", from), ("to", to)] {
+        if let Some(at) = at {
+            dates::check(&format!("{prefix}{name}"), at)?;
+        }
+    }
     match (from, to) {
         (Some(from), Some(to)) if from > to => {
-            Err(ApiError::validation(from_field, "must not be later than `to`"))
+            Err(ApiError::validation(format!("{prefix}from"), "must not be later than `to`"))
         }
         _ => Ok(()),
     }
@@ -258,7 +260,7 @@ type CreatedRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 /// `filters.from` and `filters.to`, in order.
 fn range(from: Option<String>, to: Option<String>) -> ApiResult<CreatedRange> {
     let (from, to) = (instant("from", from)?, instant("to", to)?);
-    created_range(from, to, &field("from"))?;
+    created_range(from, to, "filters.")?;
     Ok((from, to))
 }
 

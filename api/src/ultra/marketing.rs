@@ -139,7 +139,6 @@ fn social_provider(platform: SocialPlatform) -> Provider {
     }
 }
 
-/// The dashboard's origin, which every `redirectUri` must share.
 /// The cookie that binds a pending authorization to the browser that started it. `Lax`, so the
 /// platform's redirect back (a top-level GET) carries it; scoped to the callback routes.
 fn browser_cookie(state: &AppState, id: &str, value: String) -> Cookie {
@@ -152,6 +151,7 @@ fn browser_cookie(state: &AppState, id: &str, value: String) -> Cookie {
     cookie
 }
 
+/// The dashboard's origin, which every `redirectUri` must share.
 async fn frontend_origin(state: &AppState) -> ApiResult<url::Origin> {
     let config = state.runtime.current().await?;
     let frontend = config.marketing.frontend_url.clone().unwrap_or_else(|| state.config.public_url.clone());

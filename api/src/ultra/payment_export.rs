@@ -40,7 +40,7 @@ impl PaymentExportApi {
         /// Payments created at or before this instant (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<CsvFile> {
-        created_range(from.0, to.0, "from")?;
+        created_range(from.0, to.0, "")?;
         let merchant = export_merchant(&state, &auth.0, merchant_id.0, "merchantId").await?;
         let filter = PaymentFilter {
             merchant_id: merchant.id,

@@ -43,7 +43,7 @@ impl SubscriptionExportApi {
         /// Subscriptions created at or before this instant (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<CsvFile> {
-        created_range(from.0, to.0, "from")?;
+        created_range(from.0, to.0, "")?;
         let merchant = export_merchant(&state, &auth.0, merchant_id.0, "merchantId").await?;
         let filter = SubscriptionFilter {
             merchant_id: merchant.id,
