@@ -72,3 +72,33 @@ async fn the_document_is_valid_and_lists_every_route() {
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"), "docs page serves Swagger UI");
 }
+
+/// Every path parameter is named as its template variable: generators build the URL from the
+/// parameter's name, and a mismatch (`{refund_id}` against `refundId`) made them drop the
+/// operation or send the template literally.
+#[test]
+fn every_path_parameter_matches_its_template_variable() {
+    let out = Command::new(ultra_bin()).arg("openapi").output().unwrap();
+    assert!(out.status.success());
+    let spec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut mismatched = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let mut in_template: Vec<&str> =
+            path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}')).collect();
+        in_template.sort_unstable();
+        for (method, operation) in item.as_object().unwrap() {
+            let mut declared: Vec<&str> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|parameter| parameter["in"] == "path")
+                .filter_map(|parameter| parameter["name"].as_str())
+                .collect();
+            declared.sort_unstable();
+            if declared != in_template {
+                mismatched.push(format!("{method} {path}: {declared:?}"));
+            }
+        }
+    }
+    assert!(mismatched.is_empty(), "{mismatched:#?}");
+}

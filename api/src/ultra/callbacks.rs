@@ -152,7 +152,7 @@ impl CallbacksApi {
     /// MVola transaction callback
     ///
     /// MVola calls back with `PUT` on the URL given at initiation.
-    #[oai(path = "/callbacks/mvola/:payment_id/:token", method = "put", operation_id = "mvolaCallback")]
+    #[oai(path = "/callbacks/mvola/:paymentId/:token", method = "put", operation_id = "mvolaCallback")]
     async fn mvola(
         &self,
         state: Data<&AppState>,
@@ -188,7 +188,7 @@ impl CallbacksApi {
     ///
     /// Orange posts to the `notif_url` given at initiation, echoing the order's
     /// `notif_token`; a notification with another token is ignored.
-    #[oai(path = "/callbacks/orange/:payment_id/:token", method = "post", operation_id = "orangeCallback")]
+    #[oai(path = "/callbacks/orange/:paymentId/:token", method = "post", operation_id = "orangeCallback")]
     async fn orange(
         &self,
         state: Data<&AppState>,
@@ -210,7 +210,7 @@ impl CallbacksApi {
     ///
     /// Daraja posts `Body.stkCallback` to the `CallBackURL` given with the push; the STK query
     /// it schedules decides.
-    #[oai(path = "/callbacks/mpesa/:payment_id/:token", method = "post", operation_id = "mpesaStkCallback")]
+    #[oai(path = "/callbacks/mpesa/:paymentId/:token", method = "post", operation_id = "mpesaStkCallback")]
     async fn mpesa(
         &self,
         state: Data<&AppState>,
@@ -227,7 +227,7 @@ impl CallbacksApi {
     ///
     /// Daraja posts a payout's `Result` (and a queue timeout's) to the URL given with the
     /// payment request.
-    #[oai(path = "/callbacks/mpesa-b2c/:payout_id/:token", method = "post", operation_id = "mpesaB2cResult")]
+    #[oai(path = "/callbacks/mpesa-b2c/:payoutId/:token", method = "post", operation_id = "mpesaB2cResult")]
     async fn mpesa_b2c(
         &self,
         state: Data<&AppState>,
@@ -289,7 +289,7 @@ impl CallbacksApi {
     ///
     /// The bank rail posts `{event, data}` once the destination bank has answered; unsigned,
     /// so it only schedules a status query.
-    #[oai(path = "/callbacks/bank/:payout_id/:token", method = "post", operation_id = "bankTransferCallback")]
+    #[oai(path = "/callbacks/bank/:payoutId/:token", method = "post", operation_id = "bankTransferCallback")]
     async fn bank(
         &self,
         state: Data<&AppState>,

@@ -216,7 +216,7 @@ impl ReconciliationApi {
     ///
     /// Settles (`sent`) or releases (`not_sent`) a refund in status `unknown`; audited as
     /// `refund.resolved` under the operator. `409 refund_not_unknown` otherwise.
-    #[oai(path = "/admin/refunds/:refund_id/resolve", method = "post", operation_id = "resolveRefund")]
+    #[oai(path = "/admin/refunds/:refundId/resolve", method = "post", operation_id = "resolveRefund")]
     async fn resolve_refund(
         &self,
         req: &Request,

@@ -300,7 +300,7 @@ impl RefundsApi {
     }
 
     /// Get a refund by ID
-    #[oai(path = "/payments/refunds/:refund_id", method = "get", operation_id = "getRefund")]
+    #[oai(path = "/payments/refunds/:refundId", method = "get", operation_id = "getRefund")]
     async fn get(
         &self,
         state: Data<&AppState>,
@@ -315,7 +315,7 @@ impl RefundsApi {
     /// Asks the provider about a refund it is still processing, or one held as `unknown`; the
     /// answer is applied by a job. A refund in any other status is returned as it is, without
     /// a job.
-    #[oai(path = "/payments/refunds/:refund_id/poll", method = "post", operation_id = "pollRefund")]
+    #[oai(path = "/payments/refunds/:refundId/poll", method = "post", operation_id = "pollRefund")]
     async fn poll(
         &self,
         state: Data<&AppState>,
@@ -341,7 +341,7 @@ impl RefundsApi {
     ///
     /// Sends the same refund again, reserving its amount again; refused if that would now
     /// exceed what remains refundable.
-    #[oai(path = "/payments/refunds/:refund_id/retry", method = "post", operation_id = "retryRefund")]
+    #[oai(path = "/payments/refunds/:refundId/retry", method = "post", operation_id = "retryRefund")]
     async fn retry(
         &self,
         req: &Request,
