@@ -286,3 +286,41 @@ async fn a_slow_live_request_keeps_its_claim() {
     assert_eq!(first.await.unwrap(), StatusCode::CREATED);
     assert_eq!(users_with_email(&app, &token, "slow@ultra.test").await, 1);
 }
+
+/// With `Prefer: wait`, the first call answered `completed` while the stored response said
+/// `pending`, so a retry of the same key answered otherwise than the first call. The answer
+/// given after the wait is the one stored and replayed.
+#[tokio::test]
+async fn a_retry_replays_what_a_waited_payment_answered() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let configured = app
+        .client
+        .put(app.url("/api/v1/admin/providers/mvola"))
+        .bearer_auth(&admin)
+        .json(&json!({ "mode": "simulation" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(configured.status(), StatusCode::OK);
+    let _worker = ultra_tests::start_worker(&app.db, &ultra_tests::redis_url(), &app.redis_prefix, &[]).await;
+    let merchant = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    let pay = || {
+        app.client
+            .post(app.url("/api/v1/payments"))
+            .bearer_auth(&merchant)
+            .header("Idempotency-Key", "waited-payment-1")
+            .header("Prefer", "wait=10")
+            .json(&json!({ "provider": "mvola", "amount": "1000", "customerPhone": "0340000000" }))
+            .send()
+    };
+    let first = pay().await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first = first.text().await.unwrap();
+    let answered: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(answered["data"]["status"], "completed", "{answered}");
+
+    let retry = pay().await.unwrap();
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.text().await.unwrap(), first, "the retry answered otherwise than the first call");
+}

@@ -62,6 +62,7 @@ impl PendingPush {
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct Idempotent<'a> {
     /// Whose key this is: keys are private to the caller.
     pub scope: &'a str,
@@ -133,6 +134,27 @@ where
             Err(err)
         }
     }
+}
+
+/// Replaces the stored response of a completed key with `reply`: what a request that waited
+/// (`Prefer: wait`) finally answered, so that a retry replays that answer rather than the one
+/// recorded with the effect before the wait. A retry arriving during the wait replays the
+/// earlier answer, which is what the database said then.
+pub async fn restate<T: ToJSON + Send, const STATUS: u16>(
+    state: &AppState,
+    request: &Idempotent<'_>,
+    reply: &Reply<T, STATUS>,
+) -> ApiResult<()> {
+    let Some(key) = request.key else { return Ok(()) };
+    idempotency_keys::Entity::update_many()
+        .col_expr(idempotency_keys::Column::ResponseBody, Expr::value(reply.to_bytes()))
+        .filter(idempotency_keys::Column::Scope.eq(request.scope))
+        .filter(idempotency_keys::Column::Key.eq(key))
+        .filter(idempotency_keys::Column::Endpoint.eq(request.endpoint))
+        .filter(idempotency_keys::Column::State.eq(IdempotencyState::Completed))
+        .exec(&state.db)
+        .await?;
+    Ok(())
 }
 
 /// The refusal of an `Idempotency-Key` that is present but unusable: never run as keyless.

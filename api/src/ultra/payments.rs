@@ -309,6 +309,12 @@ impl PaymentsApi {
             expires_at: Utc::now() + expiry,
         };
         let actor = actor(req, Some(&principal.user.id));
+        let keyed = Idempotent {
+            scope: &principal.user.id,
+            key: idempotency_key.0.as_deref(),
+            endpoint: "POST /api/v1/payments",
+            fingerprint: &body.fingerprint,
+        };
         let (reply, job) = match idempotency_key.0.as_deref() {
             // The payment's writes are all or none on their own, one statement on PostgreSQL,
             // and written together with other requests' (`Opener`); a transaction of its own
@@ -320,23 +326,14 @@ impl PaymentsApi {
             Some(key) => {
                 let outbox = PendingPush::default();
                 let pending_push = outbox.clone();
-                let reply = idempotency::run(
-                    &state,
-                    Idempotent {
-                        scope: &principal.user.id,
-                        key: Some(key),
-                        endpoint: "POST /api/v1/payments",
-                        fingerprint: &body.fingerprint,
-                    },
-                    move |txn| {
-                        Box::pin(async move {
-                            let (payment, enqueued) = open_payment(txn, new, &actor, Map::new()).await?;
-                            let reply = accepted(payment, &enqueued.job);
-                            pending_push.hold(enqueued);
-                            Ok(reply)
-                        })
-                    },
-                )
+                let reply = idempotency::run(&state, Idempotent { key: Some(key), ..keyed }, move |txn| {
+                    Box::pin(async move {
+                        let (payment, enqueued) = open_payment(txn, new, &actor, Map::new()).await?;
+                        let reply = accepted(payment, &enqueued.job);
+                        pending_push.hold(enqueued);
+                        Ok(reply)
+                    })
+                })
                 .await?;
                 (reply, outbox.dispatch(&state.queue).await)
             }
@@ -346,7 +343,11 @@ impl PaymentsApi {
         };
         match preferred_wait(prefer.0.as_deref()) {
             None => Ok(reply),
-            Some(wait) => answer_after_wait(&state, job, wait).await,
+            Some(wait) => {
+                let answered = answer_after_wait(&state, job, wait).await?;
+                idempotency::restate(&state, &keyed, &answered).await?;
+                Ok(answered)
+            }
         }
     }
 
