@@ -44,8 +44,9 @@ pub struct RuntimeConfig {
     /// how fast anyone can take a link's uses with numbers that never confirm.
     pub checkout_link_rate_limit: RateLimitRule,
     /// How long a payment started from a payment link's checkout holds one of its uses: it
-    /// expires after this long (or `payment_expiry_seconds`, if shorter) unless paid. USSD and
-    /// STK prompts time out at the network well within it.
+    /// expires after this long (or `payment_expiry_seconds`, if shorter) unless paid. Meant to
+    /// outlast the provider's confirmation window, which no provider publishes: raise it where
+    /// payers confirm later.
     pub checkout_hold_seconds: u64,
     pub refunds: RefundSettings,
     pub marketing: MarketingSettings,
