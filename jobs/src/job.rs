@@ -101,7 +101,7 @@ pub struct JobContext {
     outbox: Outbox,
     completions: Completions,
     /// What a provider said when its refusal ended the job: the attempt log keeps it.
-    provider_said: Arc<Mutex<Option<String>>>,
+    provider_said: Mutex<Option<String>>,
 }
 
 /// Jobs a handler enqueued in its transaction, pushed once that transaction has committed.
@@ -154,7 +154,7 @@ impl JobContext {
             queue,
             outbox: Outbox::default(),
             completions,
-            provider_said: Arc::default(),
+            provider_said: Mutex::default(),
         }
     }
 

@@ -102,16 +102,7 @@ async fn an_unreadable_idempotency_key_is_refused_not_ignored() {
         let refused: Value = response.json().await.unwrap();
         assert_eq!(refused["meta"]["field"], "Idempotency-Key", "{refused}");
     }
-    let listed: Value = app
-        .client
-        .get(app.url("/api/v1/payments"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = call(&app, reqwest::Method::GET, "/api/v1/payments", &token, None).await;
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "nothing was paid: {listed}");
 }
 
@@ -213,9 +204,24 @@ async fn internal_service() -> (String, std::sync::Arc<std::sync::atomic::Atomic
 
 const INTERNAL_SECRET: &str = "internal-db-password-hunter2";
 
-async fn put_provider(app: &ultra_tests::TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
-    let response = app.client.put(app.url(path)).bearer_auth(token).json(body).send().await.unwrap();
+/// Sends `body`, if any, as `token`: the status and the answer as JSON (`null` if it is not).
+async fn call(
+    app: &ultra_tests::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn put_provider(app: &ultra_tests::TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    call(app, reqwest::Method::PUT, path, token, Some(body.clone())).await
 }
 
 /// A merchant's own provider configuration took any `http(s)` base URL, and workers called it:
@@ -357,16 +363,10 @@ async fn a_providers_raw_answer_never_reaches_the_merchant() {
 #[tokio::test]
 async fn a_victim_who_consents_on_an_attackers_authorization_url_links_nothing() {
     let world = LiveWorld::start_with(&["meta"]).await;
-    let admin_config = world
-        .app
-        .client
-        .patch(world.app.url("/api/v1/admin/config"))
-        .bearer_auth(&world.admin)
-        .json(&json!({ "marketing": { "frontendUrl": "https://dashboard.example" } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(admin_config.status(), 200);
+    let dashboard = json!({ "marketing": { "frontendUrl": "https://dashboard.example" } });
+    let (status, _) =
+        call(&world.app, reqwest::Method::PATCH, "/api/v1/admin/config", &world.admin, Some(dashboard)).await;
+    assert_eq!(status, 200);
     let no_redirects = || reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     let attacker = no_redirects().cookie_store(true).build().unwrap();
     let connect = |browser: reqwest::Client| {
@@ -397,17 +397,8 @@ async fn a_victim_who_consents_on_an_attackers_authorization_url_links_nothing()
     assert_eq!(response.status(), 400, "the victim's consent was accepted");
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("browser"), "{body}");
-    let accounts: Value = world
-        .app
-        .client
-        .get(world.app.url("/api/v1/marketing/accounts"))
-        .bearer_auth(&world.merchant)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, accounts) =
+        call(&world.app, reqwest::Method::GET, "/api/v1/marketing/accounts", &world.merchant, None).await;
     assert_eq!(accounts["data"].as_array().unwrap().len(), 0, "an account was linked: {accounts}");
 
     // In the browser that started it, the same flow connects.
@@ -431,26 +422,12 @@ async fn an_anonymous_payer_cannot_hold_a_payment_links_uses() {
     let (status, body) =
         put_provider(&app, &admin, "/api/v1/admin/providers/mvola", &json!({ "mode": "simulation" })).await;
     assert_eq!(status, 200, "{body}");
-    let response = app
-        .client
-        .patch(app.url("/api/v1/admin/config"))
-        .bearer_auth(&admin)
-        .json(&json!({ "checkoutLinkRateLimit": { "limit": 4, "windowSeconds": 60 } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    let link: Value = app
-        .client
-        .post(app.url("/api/v1/payment-links"))
-        .bearer_auth(&merchant)
-        .json(&json!({ "title": "Ten seats", "amount": "5000", "maxUses": 10 }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let limit = json!({ "checkoutLinkRateLimit": { "limit": 4, "windowSeconds": 60 } });
+    let (status, body) =
+        call(&app, reqwest::Method::PATCH, "/api/v1/admin/config", &admin, Some(limit)).await;
+    assert_eq!(status, 200, "{body}");
+    let seats = json!({ "title": "Ten seats", "amount": "5000", "maxUses": 10 });
+    let (_, link) = call(&app, reqwest::Method::POST, "/api/v1/payment-links", &merchant, Some(seats)).await;
     let pay_path = format!("/api/v1/public/payment-links/{}/pay", link["data"]["id"].as_str().unwrap());
     let pay = |phone: &'static str| {
         let request =
@@ -544,26 +521,15 @@ async fn an_admin_acting_as_the_merchant_cannot_mint_its_api_keys() {
         .unwrap();
     assert_eq!(response.status(), 201);
     let link: Value = response.json().await.unwrap();
-    let admin_id: Value = app
-        .client
-        .get(app.url("/api/v1/auth/session"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let logs: Value = app
-        .client
-        .get(app.url("/api/v1/admin/audit-logs?entityType=payment_link&per_page=10"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, admin_id) = call(&app, reqwest::Method::GET, "/api/v1/auth/session", &admin, None).await;
+    let (_, logs) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/admin/audit-logs?entityType=payment_link&per_page=10",
+        &admin,
+        None,
+    )
+    .await;
     let row = logs["data"]
         .as_array()
         .unwrap()
@@ -574,15 +540,10 @@ async fn an_admin_acting_as_the_merchant_cannot_mint_its_api_keys() {
 
     // In person, the merchant mints its keys.
     let merchant = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
-    let response = app
-        .client
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(&merchant)
-        .json(&json!({ "name": "mine" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    let (status, _) =
+        call(&app, reqwest::Method::POST, "/api/v1/api-keys", &merchant, Some(json!({ "name": "mine" })))
+            .await;
+    assert_eq!(status, 201);
 }
 
 /// The README documents Meta's `authUrl` and `apiVersion`, but the API refused them as
@@ -653,38 +614,21 @@ async fn a_renewal_past_year_9999_never_charges_the_customer_again() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["meta"]["field"], "nextRenewalAt", "{body}");
 
-    let filtered = app
-        .client
-        .get(app.url("/api/v1/admin/audit-logs?to=9999-12-31T23:00:00-05:00"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(filtered.status(), 400, "a filter in year 10000 (UTC) was accepted");
-    let body: Value = filtered.json().await.unwrap();
+    let path = "/api/v1/admin/audit-logs?to=9999-12-31T23:00:00-05:00";
+    let (status, body) = call(&app, reqwest::Method::GET, path, &admin, None).await;
+    assert_eq!(status, 400, "a filter in year 10000 (UTC) was accepted");
     assert_eq!(body["meta"]["field"], "to", "{body}");
 
     let created: Value = create("9999-06-01T00:00:00Z").await.unwrap().json().await.unwrap();
     let id = created["data"]["id"].as_str().unwrap().to_owned();
-    let renew = app
-        .client
-        .post(app.url(&format!("/api/v1/subscriptions/{id}/renew")))
-        .bearer_auth(&merchant)
-        .send()
-        .await;
-    assert_eq!(renew.unwrap().status(), 202);
+    let (status, _) =
+        call(&app, reqwest::Method::POST, &format!("/api/v1/subscriptions/{id}/renew"), &merchant, None)
+            .await;
+    assert_eq!(status, 202);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let renewed = loop {
-        let current: Value = app
-            .client
-            .get(app.url(&format!("/api/v1/subscriptions/{id}")))
-            .bearer_auth(&merchant)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, current) =
+            call(&app, reqwest::Method::GET, &format!("/api/v1/subscriptions/{id}"), &merchant, None).await;
         if current["data"]["renewalCount"] == 1 {
             break current["data"].clone();
         }

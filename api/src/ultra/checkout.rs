@@ -25,6 +25,7 @@ use ultra_domain::{
     payment_links::{self, effective_status, refusal, remaining_uses},
     payments::NewPayment,
     provider_configs::Provider,
+    runtime_config::RateLimitRule,
 };
 use ultra_entity::{
     payment_links::{self as link_rows, PaymentLinkStatus},
@@ -183,8 +184,12 @@ fn masked_phone(phone: &str) -> String {
 /// cannot use up the attempts to pay.
 async fn admit(state: &AppState, req: &Request, counter: &str) -> ApiResult<()> {
     let config = state.runtime.current().await?;
-    let key = format!("{counter}:{}", client_ip(req));
-    let verdict = rate_limit::check(state, &key, config.checkout_rate_limit).await?;
+    admit_key(state, &format!("{counter}:{}", client_ip(req)), config.checkout_rate_limit).await
+}
+
+/// Counts the request against `key` under `rule`: a 429 once the window's requests are spent.
+async fn admit_key(state: &AppState, key: &str, rule: RateLimitRule) -> ApiResult<()> {
+    let verdict = rate_limit::check(state, key, rule).await?;
     if verdict.allowed { Ok(()) } else { Err(ApiError::rate_limited(verdict.retry_after)) }
 }
 
@@ -310,12 +315,7 @@ impl CheckoutApi {
         let provider = Provider::from(request.provider);
         let phone = msisdn::normalize(provider, &request.customer_phone)?;
         let config = state.runtime.current().await?;
-        let verdict =
-            rate_limit::check(&state, &format!("checkout-link:{}", link.id), config.checkout_link_rate_limit)
-                .await?;
-        if !verdict.allowed {
-            return Err(ApiError::rate_limited(verdict.retry_after));
-        }
+        admit_key(&state, &format!("checkout-link:{}", link.id), config.checkout_link_rate_limit).await?;
         let hold = config.checkout_hold_seconds.min(config.payment_expiry_seconds);
         let expiry = chrono::Duration::seconds(i64::try_from(hold).unwrap_or(i64::MAX / 2));
 
