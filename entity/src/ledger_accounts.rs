@@ -1,8 +1,10 @@
 use sea_orm::entity::prelude::*;
 
-/// A ledger account. `balance_minor` is the running sum of the account's postings, kept on the
-/// row so that a debit can be checked and applied in one conditional update; it never changes
-/// without a posting, and a database CHECK refuses a negative balance unless `allow_negative`.
+/// A ledger account. For an account that may not go negative, `balance_minor` is the running
+/// sum of its postings, kept on the row so that a debit can be checked and applied in one
+/// conditional update; it never changes without a posting, and a database CHECK refuses a
+/// negative balance. A system account (`allow_negative`) keeps it at zero: its balance is the
+/// sum of its postings (`ultra_domain::ledger::balance`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "ledger_accounts")]
 pub struct Model {

@@ -11,6 +11,9 @@
 //! the whole transaction rolls back, that effect keeps its error, and the rest run again, this
 //! time each behind its own savepoint. An effect may therefore run twice, and is written so
 //! that it can ([`JobContext::finish`](crate::JobContext::finish)).
+//!
+//! The effects' credits are held and applied at the group's end in one global order
+//! ([`held`]), so that groups committing at once never deadlock on balances.
 
 use std::{collections::HashSet, future::Future, pin::Pin};
 
@@ -22,6 +25,8 @@ use sea_orm::{
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use ultra_entity::jobs::{self, JobStatus};
+
+use ultra_domain::ledger::held;
 
 use crate::{QueueClient, batches, job::JobError};
 
@@ -151,12 +156,12 @@ async fn commit(
     db: &DatabaseConnection,
     work: &[(Completion, Option<Effect>)],
 ) -> Result<Vec<Outcome>, DbErr> {
-    match run(db, work, None).await? {
+    match held::holding(run(db, work, None)).await? {
         Run::Committed(outcomes) => Ok(outcomes),
         Run::Failed(_, err) if work.len() == 1 => Ok(vec![Err(err)]),
         Run::Failed(index, err) => {
             metrics::counter!("job_completion_groups_rerun_total").increment(1);
-            let Run::Committed(mut outcomes) = run(db, work, Some(index)).await? else {
+            let Run::Committed(mut outcomes) = held::holding(run(db, work, Some(index))).await? else {
                 unreachable!("a run with savepoints commits whatever its effects do")
             };
             outcomes[index] = Err(err);
@@ -219,8 +224,8 @@ async fn run(
         }
         // Savepoints are never released: the commit releases them all, and a failed effect
         // rolls back to its own, which only ever follows those of effects that succeeded.
-        let savepoint = failed.map(|_| format!("effect_{index}"));
-        if let Some(savepoint) = &savepoint {
+        let savepoint = failed.map(|_| (format!("effect_{index}"), held::mark()));
+        if let Some((savepoint, _)) = &savepoint {
             txn.execute_unprepared(&format!("SAVEPOINT {savepoint}")).await?;
         }
         match (effect(&txn).await, savepoint) {
@@ -228,8 +233,9 @@ async fn run(
                 outcomes.push(Ok(()));
                 results.push((completion, result));
             }
-            (Err(err), Some(savepoint)) => {
+            (Err(err), Some((savepoint, credits))) => {
                 txn.execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {savepoint}")).await?;
+                held::restore(credits);
                 outcomes.push(Err(err));
             }
             (Err(err), None) => {
@@ -238,6 +244,7 @@ async fn run(
             }
         }
     }
+    held::apply(&txn).await?;
     let recorded = record(&txn, &results).await?;
     txn.commit().await?;
     Ok(Run::Committed(refusing_unrecorded(work, outcomes, &recorded)))

@@ -17,6 +17,7 @@ mod m20261129_000012_analytics_and_onboarding;
 mod m20261129_000013_social_publishing;
 mod m20261129_000014_partial_payment_indexes;
 mod m20261207_000015_refund_sent_and_claim_tokens;
+mod m20261207_000016_derived_system_balances;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000013_social_publishing::Migration),
             Box::new(m20261129_000014_partial_payment_indexes::Migration),
             Box::new(m20261207_000015_refund_sent_and_claim_tokens::Migration),
+            Box::new(m20261207_000016_derived_system_balances::Migration),
         ]
     }
 }

@@ -741,14 +741,18 @@ pub async fn start_live_worker(app: &TestApp) -> Process {
     .await
 }
 
-/// Every ledger account in `currency` summed: zero when every movement was double-entered.
+/// Every ledger account's balance in `currency` summed: zero when every movement was
+/// double-entered and every stored balance agrees with its postings.
 pub async fn ledger_sum(db: &TestDb, currency: &str) -> i64 {
-    ledger_accounts::Entity::find()
+    let db = db.connect().await;
+    let accounts = ledger_accounts::Entity::find()
         .filter(ledger_accounts::Column::Currency.eq(currency))
-        .all(&db.connect().await)
+        .all(&db)
         .await
-        .expect("ledger accounts")
-        .iter()
-        .map(|account| account.balance_minor)
-        .sum()
+        .expect("ledger accounts");
+    let mut sum = 0;
+    for account in accounts {
+        sum += ultra_domain::ledger::balance(&db, &account.id).await.expect("balance");
+    }
+    sum
 }

@@ -118,3 +118,72 @@ async fn unbalanced_and_repeated_entries_are_refused() {
         .await;
     assert!(direct.is_err(), "CHECK constraint holds");
 }
+
+/// The stored balance of an account, as the row holds it.
+async fn stored(db: &sea_orm::DatabaseConnection, id: &str) -> i64 {
+    ultra_entity::ledger_accounts::Entity::find_by_id(id).one(db).await.unwrap().unwrap().balance_minor
+}
+
+#[tokio::test]
+async fn a_system_account_is_never_updated_and_its_balance_is_its_postings() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect().await;
+    let (world, merchant) = accounts(&db).await;
+    transfer(&db, &world, &merchant, 100, "in").await.unwrap();
+    transfer(&db, &merchant, &world, 30, "out").await.unwrap();
+
+    assert_eq!(ledger::balance(&db, &world).await.unwrap(), -70);
+    assert_eq!(stored(&db, &world).await, 0, "no payment waits on the system account's row");
+    assert_eq!(ledger::balance(&db, &merchant).await.unwrap(), 70);
+}
+
+#[tokio::test]
+async fn credits_held_in_a_group_land_once_at_its_end_and_a_rolled_back_one_never() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect().await;
+    let (world, merchant) = accounts(&db).await;
+
+    let txn = begin_write(&db).await.unwrap();
+    ledger::held::holding(async {
+        post_in(&txn, &world, &merchant, 40, "first").await;
+        assert_eq!(ledger::balance(&txn, &merchant).await.unwrap(), 0, "held until the group's end");
+
+        txn.execute_unprepared("SAVEPOINT effect").await.unwrap();
+        let before = ledger::held::mark();
+        post_in(&txn, &world, &merchant, 5, "undone").await;
+        txn.execute_unprepared("ROLLBACK TO SAVEPOINT effect").await.unwrap();
+        ledger::held::restore(before);
+
+        post_in(&txn, &world, &merchant, 2, "second").await;
+        ledger::held::apply(&txn).await.unwrap();
+        ledger::held::apply(&txn).await.unwrap();
+    })
+    .await;
+    txn.commit().await.unwrap();
+
+    assert_eq!(
+        ledger::balance(&db, &merchant).await.unwrap(),
+        42,
+        "each kept credit once, the undone one never"
+    );
+    assert_eq!(ledger::balance(&db, &world).await.unwrap(), -42);
+    let postings = ledger_postings::Entity::find().all(&db).await.unwrap();
+    assert_eq!(postings.iter().filter(|p| p.account_id == merchant).map(|p| p.amount_minor).sum::<i64>(), 42);
+}
+
+async fn post_in(txn: &sea_orm::DatabaseTransaction, from: &str, to: &str, amount: i64, reference: &str) {
+    ledger::post(
+        txn,
+        Entry {
+            kind: "test",
+            reference,
+            description: None,
+            postings: vec![
+                Posting { account_id: from, amount_minor: -amount },
+                Posting { account_id: to, amount_minor: amount },
+            ],
+        },
+    )
+    .await
+    .unwrap();
+}

@@ -1,22 +1,30 @@
 //! The double-entry ledger. Money only moves as a balanced entry: postings that sum to zero,
 //! written in the caller's transaction together with the balance change of every account.
 //!
-//! A debit is a conditional update (`balance + amount >= 0` unless the account may go
-//! negative), so two concurrent debits can never both spend the same money: on PostgreSQL the
-//! second waits for the first's row lock and re-checks the condition; on SQLite writers are
-//! serialised by `BEGIN IMMEDIATE` (see [`crate::db::begin_write`]).
+//! A merchant's (or wallet's) account keeps its balance on its row. A debit is a conditional
+//! update (`balance + amount >= 0`), so two concurrent debits can never both spend the same
+//! money: on PostgreSQL the second waits for the first's row lock and re-checks the condition;
+//! on SQLite writers are serialised by `BEGIN IMMEDIATE` (see [`crate::db::begin_write`]).
+//! A credit cannot fail, and inside a group of job effects it is [`held`] to the group's end.
+//!
+//! A system account (provider clearing, refunds in flight) may go negative, so it has nothing
+//! to check; and since every payment posts to its provider's clearing account, a balance kept
+//! on that row would be the one row every completion waits on. Its balance is instead the sum
+//! of its postings, which are only inserted, and its stored column stays zero.
 
 use std::collections::BTreeMap;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QuerySelect, Set,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use ultra_entity::{ledger_accounts, ledger_entries, ledger_postings};
 
 use crate::{DomainError, DomainResult, ids};
+
+pub mod held;
 
 pub struct AccountSpec<'a> {
     pub code: &'a str,
@@ -190,16 +198,15 @@ async fn apply(
     account: &ledger_accounts::Model,
     amount_minor: i64,
 ) -> DomainResult<()> {
+    if account.allow_negative || (amount_minor > 0 && held::hold(&account.id, amount_minor)) {
+        return Ok(());
+    }
     use ledger_accounts::Column;
     let result = ledger_accounts::Entity::update_many()
         .col_expr(Column::BalanceMinor, Expr::col(Column::BalanceMinor).add(amount_minor))
         .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(Column::Id.eq(&account.id))
-        .filter(
-            Condition::any()
-                .add(Column::AllowNegative.eq(true))
-                .add(Expr::col(Column::BalanceMinor).add(amount_minor).gte(0)),
-        )
+        .filter(Expr::col(Column::BalanceMinor).add(amount_minor).gte(0))
         .exec(txn)
         .await?;
     if result.rows_affected == 1 {
@@ -209,10 +216,21 @@ async fn apply(
     Err(DomainError::InsufficientFunds { required: -amount_minor, available })
 }
 
+/// The account's balance: kept on the row, or for a system account the sum of its postings.
 pub async fn balance(db: &impl ConnectionTrait, account_id: &str) -> DomainResult<i64> {
-    ledger_accounts::Entity::find_by_id(account_id)
+    let account = ledger_accounts::Entity::find_by_id(account_id)
         .one(db)
         .await?
-        .map(|account| account.balance_minor)
-        .ok_or(DomainError::NotFound("ledger account"))
+        .ok_or(DomainError::NotFound("ledger account"))?;
+    if !account.allow_negative {
+        return Ok(account.balance_minor);
+    }
+    let sum: Option<i64> = ledger_postings::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT)"), "sum")
+        .filter(ledger_postings::Column::AccountId.eq(account_id))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(sum.unwrap_or(0))
 }
