@@ -4,33 +4,18 @@
 use std::{sync::Arc, time::Instant};
 
 use serde_json::{Value, json};
-use ultra_tests::{free_port, live_config, redis_url, spawn_ultra, wait_ready};
+use ultra_tests::{Process, free_port, live_config, redis_url, spawn_ultra, wait_ready};
 
 use crate::{
     load::{Summary, histogram, paced},
     report::Report,
     webhooks::{Sent, arrivals, wait_for, world_with_receiver},
+    world::World,
 };
 
 pub async fn run(report: &mut Report, count: u64) {
     let (world, receiver) = world_with_receiver().await;
-    let addr = format!("127.0.0.1:{}", free_port());
-    let callbacks = format!("{}/api/v1/callbacks/airtel", world.api.base);
-    let mut sandbox = spawn_ultra(
-        "sandbox",
-        &world.db,
-        &redis_url(),
-        "sandbox:",
-        &[
-            crate::world::QUIET,
-            ("ULTRA_SANDBOX_ADDR", addr.as_str()),
-            ("ULTRA_SANDBOX_AIRTEL_CALLBACK_URL", callbacks.as_str()),
-            ("ULTRA_SANDBOX_SETTLE_MS", "0"),
-        ],
-    );
-    sandbox.base = format!("http://{addr}");
-    wait_ready(&mut sandbox.child, &format!("{}/healthz", sandbox.base), &sandbox.log).await;
-    world.put(&world.admin, "/api/v1/admin/providers/mvola", live_config("mvola", &sandbox.base)).await;
+    let _sandbox = live_sandbox(&world, &["mvola"]).await;
     let _worker = world.worker(&[("ULTRA_PUBLIC_URL", world.api.base.as_str())]).await;
     let _scheduler = world.scheduler().await;
 
@@ -67,4 +52,29 @@ pub async fn run(report: &mut Report, count: u64) {
         &summary,
         "p99 under 100",
     );
+}
+
+/// The sandbox, its customers confirming at once, with `providers` configured against it in
+/// live mode.
+pub async fn live_sandbox(world: &World, providers: &[&str]) -> Process {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let callbacks = format!("{}/api/v1/callbacks/airtel", world.api.base);
+    let mut sandbox = spawn_ultra(
+        "sandbox",
+        &world.db,
+        &redis_url(),
+        &format!("{}sandbox:", world.prefix),
+        &[
+            crate::world::QUIET,
+            ("ULTRA_SANDBOX_ADDR", addr.as_str()),
+            ("ULTRA_SANDBOX_AIRTEL_CALLBACK_URL", callbacks.as_str()),
+            ("ULTRA_SANDBOX_SETTLE_MS", "0"),
+        ],
+    );
+    sandbox.base = format!("http://{addr}");
+    wait_ready(&mut sandbox.child, &format!("{}/healthz", sandbox.base), &sandbox.log).await;
+    for provider in providers {
+        world.put(&world.admin, &format!("/api/v1/admin/providers/{provider}"), live_config(provider, &sandbox.base)).await;
+    }
+    sandbox
 }

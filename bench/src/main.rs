@@ -3,12 +3,14 @@
 //! latest figures: `bench/README.md`.
 
 mod api;
+mod capacity;
 mod e2e;
 mod export;
 mod jobs;
 mod load;
 mod report;
 mod usage;
+mod volume;
 mod webhooks;
 mod world;
 
@@ -52,6 +54,22 @@ enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         count: u64,
     },
+    /// Live payments at rising rates through the whole platform until its backlog no longer
+    /// drains: the sustained capacity.
+    Capacity {
+        /// Payments a second offered, one step each, in order.
+        #[arg(long, value_delimiter = ',', default_values_t = [50, 100, 200, 400, 800, 1600])]
+        rates: Vec<u64>,
+        /// Seconds each rate is offered.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// The same operations on a fresh database and on a year of a large merchant's data.
+    Volume {
+        /// Payments in the year.
+        #[arg(long, default_value_t = 10_000_000)]
+        payments: u64,
+    },
     /// Everything above with its defaults.
     All,
 }
@@ -77,19 +95,30 @@ async fn main() {
         };
     }
     let mut report = report::Report::default();
-    match Cli::parse().bench {
-        Bench::Api { seconds } => api::run(&mut report, seconds).await,
-        Bench::Jobs { count } => jobs::run(&mut report, count).await,
-        Bench::Webhooks { count, latency_count } => webhooks::run(&mut report, count, latency_count).await,
-        Bench::EndToEnd { count } => e2e::run(&mut report, count).await,
-        Bench::Export { count } => export::run(&mut report, count).await,
-        Bench::All => {
-            api::run(&mut report, 10).await;
-            jobs::run(&mut report, 20_000).await;
-            webhooks::run(&mut report, 10_000, 500).await;
-            e2e::run(&mut report, 500).await;
-            export::run(&mut report, 1_000_000).await;
+    let bench = Cli::parse().bench;
+    let run = async {
+        match bench {
+            Bench::Api { seconds } => api::run(&mut report, seconds).await,
+            Bench::Jobs { count } => jobs::run(&mut report, count).await,
+            Bench::Webhooks { count, latency_count } => webhooks::run(&mut report, count, latency_count).await,
+            Bench::EndToEnd { count } => e2e::run(&mut report, count).await,
+            Bench::Export { count } => export::run(&mut report, count).await,
+            Bench::Capacity { rates, seconds } => capacity::run(&mut report, &rates, seconds).await,
+            Bench::Volume { payments } => volume::run(&mut report, payments).await,
+            Bench::All => {
+                api::run(&mut report, 10).await;
+                jobs::run(&mut report, 20_000).await;
+                webhooks::run(&mut report, 10_000, 500).await;
+                e2e::run(&mut report, 500).await;
+                export::run(&mut report, 1_000_000).await;
+                capacity::run(&mut report, &[50, 100, 200, 400, 800, 1600], 30).await;
+                volume::run(&mut report, 10_000_000).await;
+            }
         }
+    };
+    // An interrupted run drops its worlds, which remove what they made (see `world`).
+    tokio::select! {
+        () = run => report.print(),
+        _ = tokio::signal::ctrl_c() => eprintln!("interrupted"),
     }
-    report.print();
 }

@@ -105,3 +105,36 @@ async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str
         .expect("login answer");
     body["data"]["token"].as_str().expect("a token").to_owned()
 }
+
+/// A benchmark leaves nothing behind, however it ends (a panic unwinds through here too): its
+/// processes are stopped, then its database dropped and its Redis keys deleted.
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.api.child.kill();
+        let _ = self.api.child.wait();
+        let (url, prefix) = (self.db.url.clone(), self.prefix.clone());
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(forget(&url, &prefix)));
+    }
+}
+
+async fn forget(url: &str, prefix: &str) {
+    if let Some(name) = url.rsplit_once('/').map(|(_, rest)| rest.split('?').next().unwrap_or(rest))
+        && url.starts_with("postgres")
+        && let Ok(admin_url) = std::env::var("ULTRA_TEST_PG_URL")
+        && let Ok(admin) = sea_orm::Database::connect(&admin_url).await
+    {
+        if let Err(err) = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await {
+            eprintln!("could not drop the benchmark's database {name}: {err}");
+        }
+        let _ = admin.close().await;
+    }
+    let Ok(mut redis) = redis::Client::open(redis_url()).and_then(|client| client.get_connection()) else {
+        eprintln!("could not reach Redis to delete the benchmark's {prefix}* keys");
+        return;
+    };
+    let keys: Vec<String> =
+        redis::cmd("SCAN").cursor_arg(0).arg("MATCH").arg(format!("{prefix}*")).arg("COUNT").arg(10_000).clone().iter(&mut redis).map(|keys| keys.filter_map(Result::ok).collect()).unwrap_or_default();
+    for chunk in keys.chunks(1_000) {
+        let _: redis::RedisResult<()> = redis::cmd("UNLINK").arg(chunk).query(&mut redis);
+    }
+}
