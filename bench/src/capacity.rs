@@ -28,18 +28,45 @@ const DRAIN: Duration = Duration::from_secs(30);
 
 /// Pending payments, and jobs due to run (queued or running, their time come).
 async fn backlog(db: &DatabaseConnection) -> (i64, i64) {
-    let count = |sql: &'static str| async move {
-        db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .expect("count")
-            .and_then(|row| row.try_get::<i64>("", "n").ok())
-            .unwrap_or_default()
-    };
     (
-        count("SELECT COUNT(*) AS n FROM payments WHERE status = 'pending'").await,
-        count("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') AND run_at <= CURRENT_TIMESTAMP")
-            .await,
+        scalar(db, "SELECT COUNT(*) AS n FROM payments WHERE status = 'pending'").await,
+        scalar(
+            db,
+            "SELECT COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') AND run_at <= CURRENT_TIMESTAMP",
+        )
+        .await,
     )
+}
+
+async fn scalar(db: &DatabaseConnection, sql: &'static str) -> i64 {
+    db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("a count")
+        .and_then(|row| row.try_get::<i64>("", "n").ok())
+        .unwrap_or_default()
+}
+
+/// What PostgreSQL has done in this database so far: transactions and rows written.
+async fn database_work(db: &DatabaseConnection) -> Vec<(&'static str, i64)> {
+    // Statistics reach the shared view when a backend's transaction ends, at most a second late.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _ = db.execute_unprepared("SELECT pg_stat_clear_snapshot()").await;
+    let mut work = Vec::new();
+    for (name, column) in [
+        ("transactions", "xact_commit + xact_rollback"),
+        ("rows inserted", "tup_inserted"),
+        ("rows updated", "tup_updated"),
+        ("rows deleted", "tup_deleted"),
+        ("deadlocks", "deadlocks"),
+    ] {
+        let sql = format!("SELECT ({column})::bigint AS n FROM pg_stat_database WHERE datname = current_database()");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect("pg_stat_database");
+        work.push((name, row.and_then(|row| row.try_get::<i64>("", "n").ok()).unwrap_or_default()));
+    }
+    work
 }
 
 pub async fn run(report: &mut Report, rates: &[u64], seconds: u64) {
@@ -56,6 +83,7 @@ pub async fn run(report: &mut Report, rates: &[u64], seconds: u64) {
         ("sandbox", sandbox.pid()),
     ]);
     let db = world.db.connect().await;
+    let database_before = database_work(&db).await;
     let mut rows = Vec::new();
     let mut sustained = None;
     for &rate in rates {
@@ -133,6 +161,32 @@ pub async fn run(report: &mut Report, rates: &[u64], seconds: u64) {
         }
         sustained = Some(rate);
     }
+    let database = database_work(&db).await;
+    let payments = scalar(&db, "SELECT COUNT(*) AS n FROM payments WHERE status = 'completed'").await.max(1) as f64;
+    let jobs: Vec<String> = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kind, COUNT(*) AS n FROM jobs GROUP BY kind ORDER BY COUNT(*) DESC",
+        ))
+        .await
+        .expect("jobs by kind")
+        .iter()
+        .map(|row| {
+            let kind: String = row.try_get("", "kind").unwrap_or_default();
+            let n: i64 = row.try_get("", "n").unwrap_or_default();
+            format!("{kind} {:.2}", n as f64 / payments)
+        })
+        .collect();
+    let per_payment: Vec<String> = database
+        .iter()
+        .zip(&database_before)
+        .map(|((name, after), (_, before))| format!("{name} {:.1}", (after - before) as f64 / payments))
+        .collect();
+    report.note(format!(
+        "Capacity, per completed payment over the whole run: jobs {}; PostgreSQL {}.",
+        jobs.join(", "),
+        per_payment.join(", ")
+    ));
     report.note(format!(
         "### Capacity ({seconds} s per rate)\n\n\
          | offered | webhooks/s during the step | errors | backlog at end (payments / jobs) | 30 s later | p50 ms | p99 ms | max ms | api | workers | scheduler | postgresql | redis | sandbox (apart) |\n\

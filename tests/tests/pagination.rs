@@ -81,3 +81,79 @@ async fn cursor_mode_is_stable_under_concurrent_inserts() {
     assert_eq!(unique.len(), 7);
     assert!(!seen.contains(&"page99@ultra.test".to_owned()));
 }
+
+/// `count` payments of the merchant, written by the database itself, with ids older than any
+/// the API makes.
+async fn store_payments(app: &TestApp, count: u64) {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let db = app.db.connect().await;
+    let merchant = ultra_domain::users::find_by_email(&db, ultra_tests::MERCHANT_EMAIL).await.unwrap().unwrap().id;
+    let backend = db.get_database_backend();
+    let (numbers, padded) = match backend {
+        DbBackend::Postgres => ("generate_series(1, $1) AS seq(n)", "lpad(n::text, 10, '0')"),
+        _ => (
+            "(WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $1) SELECT n FROM seq)",
+            "substr('0000000000' || n, -10)",
+        ),
+    };
+    let sql = format!(
+        "INSERT INTO payments (id, merchant_id, provider, mode, amount_minor, currency, status, customer_phone, \
+         reference, refunded_minor, expires_at, created_at, updated_at) \
+         SELECT 'pay_00' || {padded}, $2, 'mvola', 'simulation', 100, 'MGA', 'completed', '0340000000', \
+         'ULTPAGE' || {padded}, 0, $3, $3, $3 FROM {numbers}"
+    );
+    let sql = if backend == DbBackend::Postgres { sql } else { sql.replace('$', "?") };
+    let count = i64::try_from(count).unwrap();
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, [count.into(), merchant.into(), chrono::Utc::now().into()]))
+        .await
+        .expect("store payments");
+}
+
+#[tokio::test]
+async fn page_mode_stops_at_ten_thousand_rows_and_the_cursor_goes_on() {
+    let app = TestApp::spawn().await;
+    let token = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
+    store_payments(&app, 10_050).await;
+    let get = |query: &'static str| {
+        let request = app.client.get(app.url(&format!("/api/v1/payments?{query}"))).bearer_auth(&token);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, first) = get("per_page=100").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["meta"]["total"], 10_000, "counted no further than page mode reaches");
+    assert_eq!(first["meta"]["totalCapped"], true);
+    assert_eq!(first["meta"]["totalPages"], 100);
+    let (status, last) = get("per_page=100&page=100").await;
+    assert_eq!(status, 200, "{last}");
+    assert_eq!(last["data"].as_array().unwrap().len(), 100);
+
+    let (status, beyond) = get("per_page=100&page=101").await;
+    assert_eq!(status, 400, "{beyond}");
+    let message = beyond["meta"]["message"].as_str().unwrap_or_default().to_owned() + &beyond.to_string();
+    assert!(message.contains("pagination=cursor"), "the refusal says how to go on: {beyond}");
+
+    // The cursor from the 10,000th payment reaches the 50 beyond it.
+    let cursor = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last["data"][99]["id"].as_str().unwrap())
+    };
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/payments?pagination=cursor&limit=100&cursor={cursor}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let rest: Value = response.json().await.unwrap();
+    assert_eq!(rest["data"].as_array().unwrap().len(), 50, "{}", rest["meta"]);
+    assert_eq!(rest["meta"]["hasMore"], false);
+
+    // A short list still counts exactly.
+    let (_, few) = get("status=pending").await;
+    assert_eq!(few["meta"]["total"], 0);
+    assert_eq!(few["meta"]["totalCapped"], false);
+}

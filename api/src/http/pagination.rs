@@ -6,7 +6,8 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    sea_query::{Expr, SelectStatement},
 };
 use serde_json::{Value, json};
 
@@ -14,8 +15,11 @@ use super::error::{ApiError, ApiResult};
 
 const DEFAULT_PER_PAGE: u64 = 20;
 const MAX_PER_PAGE: u64 = 100;
-/// Deeper pages are better reached with a cursor; the bound also keeps offsets in range.
-const MAX_PAGE: u64 = 100_000;
+/// Page mode reaches the newest this many rows, and its `total` counts no further. An `OFFSET`
+/// costs every row it skips and an exact total every row there is, so on a merchant with
+/// millions of payments either would grow without bound; search APIs cap their result window
+/// the same way. Deeper, a client pages by cursor, whose every page costs the same.
+pub const PAGE_WINDOW: u64 = 10_000;
 
 pub enum PageRequest {
     Page { page: u64, per_page: u64 },
@@ -38,11 +42,9 @@ impl PageRequest {
         };
         match pagination {
             None | Some("page") => {
-                let page = page.unwrap_or(1);
-                if !(1..=MAX_PAGE).contains(&page) {
-                    return Err(ApiError::validation("page", format!("must be between 1 and {MAX_PAGE}")));
-                }
-                Ok(Self::Page { page, per_page: bounded("per_page", per_page)? })
+                let (page, per_page) = (page.unwrap_or(1), bounded("per_page", per_page)?);
+                check_window(page, per_page)?;
+                Ok(Self::Page { page, per_page })
             }
             Some("cursor") => {
                 let after = cursor
@@ -84,8 +86,9 @@ where
             let meta = json!({
                 "page": page,
                 "perPage": per_page,
-                "total": total,
-                "totalPages": total.div_ceil(*per_page),
+                "total": total.count,
+                "totalPages": total.count.div_ceil(*per_page),
+                "totalCapped": total.capped,
             });
             Ok((rows, meta))
         }
@@ -105,25 +108,53 @@ where
     }
 }
 
-/// One page of `select`, newest first, and the number of rows in all: for surfaces whose
-/// seeds page by number only (Maxtera's integer ids take no cursor).
+/// One page of `select`, newest first, and how many rows there are: for surfaces whose seeds
+/// page by number only (Maxtera's integer ids take no cursor).
 pub async fn page_of<E, C>(
     db: &impl ConnectionTrait,
     select: Select<E>,
     id_column: C,
     page: u64,
     per_page: u64,
-) -> ApiResult<(Vec<E::Model>, u64)>
+) -> ApiResult<(Vec<E::Model>, Total)>
 where
     E: EntityTrait,
     E::Model: Sync,
     C: ColumnTrait,
 {
-    if !(1..=MAX_PAGE).contains(&page) {
-        return Err(ApiError::validation("page", format!("must be between 1 and {MAX_PAGE}")));
+    check_window(page, per_page)?;
+    let counted = select.clone().select_only().column(id_column).limit(PAGE_WINDOW + 1).into_query();
+    let count = SelectStatement::new()
+        .expr(Expr::cust("COUNT(*) AS n"))
+        .from_subquery(counted, "window")
+        .to_owned();
+    let count = match db.query_one(&count).await? {
+        Some(row) => u64::try_from(row.try_get::<i64>("", "n")?).unwrap_or_default(),
+        None => 0,
+    };
+    let rows = select.order_by_desc(id_column).offset((page - 1) * per_page).limit(per_page).all(db).await?;
+    Ok((rows, Total { count: count.min(PAGE_WINDOW), capped: count > PAGE_WINDOW }))
+}
+
+/// How many rows a list has, counted up to [`PAGE_WINDOW`]: `capped` when there are more.
+pub struct Total {
+    pub count: u64,
+    pub capped: bool,
+}
+
+fn check_window(page: u64, per_page: u64) -> ApiResult<()> {
+    if page == 0 {
+        return Err(ApiError::validation("page", "must be at least 1"));
     }
-    let select = select.order_by_desc(id_column);
-    let total = select.clone().count(db).await?;
-    let rows = select.offset((page - 1) * per_page).limit(per_page).all(db).await?;
-    Ok((rows, total))
+    if (page - 1).saturating_mul(per_page) >= PAGE_WINDOW {
+        return Err(ApiError::validation(
+            "page",
+            format!(
+                "page mode reaches the newest {PAGE_WINDOW} rows (page {} at per_page {per_page}); pass \
+                 pagination=cursor to go further",
+                PAGE_WINDOW.div_ceil(per_page)
+            ),
+        ));
+    }
+    Ok(())
 }

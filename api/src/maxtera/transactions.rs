@@ -166,8 +166,8 @@ impl MaxteraTransactionsApi {
             page_of(&state.db, wallet::of_user(&auth.user.id), rows::Column::Id, page, page_size).await?;
         Ok(TransactionPage::Ok(
             Json(rows.into_iter().map(summary).collect()),
-            total,
-            total.div_ceil(page_size),
+            total.count,
+            total.count.div_ceil(page_size),
         ))
     }
 
