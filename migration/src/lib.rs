@@ -18,6 +18,7 @@ mod m20261129_000013_social_publishing;
 mod m20261129_000014_partial_payment_indexes;
 mod m20261207_000015_refund_sent_and_claim_tokens;
 mod m20261207_000016_derived_system_balances;
+mod m20261207_000017_deliveries_by_status;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000014_partial_payment_indexes::Migration),
             Box::new(m20261207_000015_refund_sent_and_claim_tokens::Migration),
             Box::new(m20261207_000016_derived_system_balances::Migration),
+            Box::new(m20261207_000017_deliveries_by_status::Migration),
         ]
     }
 }
