@@ -211,7 +211,7 @@ async fn load(db: &DatabaseConnection, merchant: &str, endpoint: &str, payments:
          'Order #' || n, 'ULTBULK' || lpad(n::text, 14, '0'), 'MP' || n, 0, at + interval '15 minutes', \
          CASE WHEN n % 100 < 90 THEN at + interval '5 seconds' END, \
          CASE WHEN n % 100 >= 90 THEN 'declined' END, at, at \
-         FROM (SELECT n, now() - interval '365 days' * ($1 - n)::float8 / $1 AS at \
+         FROM (SELECT n, now() - interval '365 days' * (($1 - n)::float8 / $1) AS at \
                FROM generate_series(1, $1) AS n) AS s", &[1, 2]),
         ("INSERT INTO events (id, merchant_id, event_type, resource_type, resource_id, sequence, payload, created_at) \
          SELECT 'evt_00' || substr(id, 7), merchant_id, 'payment.completed', 'payment', id, 1, \
@@ -239,7 +239,7 @@ async fn load(db: &DatabaseConnection, merchant: &str, endpoint: &str, payments:
          expires_at, created_at) \
          SELECT $2, 'bulk-' || n, 'POST /api/v1/payments', md5(n::text), 'completed', 202, at, \
          at + interval '24 hours', at \
-         FROM (SELECT n, now() - interval '48 hours' * ($1 / 365 - n)::float8 / ($1 / 365) AS at \
+         FROM (SELECT n, now() - interval '48 hours' * (($1 / 365 - n)::float8 / ($1 / 365)) AS at \
                FROM generate_series(1, $1 / 365) AS n) AS s", &[1, 2]),
     ];
     for (sql, names) in statements {
