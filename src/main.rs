@@ -1,5 +1,6 @@
 //! The `ultra` binary: one executable for every process of the platform.
 
+mod allocator;
 mod dev;
 mod services;
 mod settings;
@@ -11,8 +12,12 @@ use clap::Parser;
 
 use crate::settings::{Cli, Command, UsersCommand};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    allocator::limit_arenas();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::Openapi { public_url } = &cli.command {
         println!("{}", ultra_api::openapi_spec(public_url));
