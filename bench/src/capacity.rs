@@ -59,7 +59,9 @@ async fn database_work(db: &DatabaseConnection) -> Vec<(&'static str, i64)> {
         ("rows deleted", "tup_deleted"),
         ("deadlocks", "deadlocks"),
     ] {
-        let sql = format!("SELECT ({column})::bigint AS n FROM pg_stat_database WHERE datname = current_database()");
+        let sql = format!(
+            "SELECT ({column})::bigint AS n FROM pg_stat_database WHERE datname = current_database()"
+        );
         let row = db
             .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
             .await
@@ -91,11 +93,13 @@ pub async fn run(report: &mut Report, rates: &[u64], seconds: u64) {
         let already = receiver.count();
         let sent: Sent = Arc::default();
         let errors = Arc::new(AtomicU64::new(0));
-        let (client, url, token) = (world.client.clone(), world.url("/api/v1/payments"), world.merchant.clone());
+        let (client, url, token) =
+            (world.client.clone(), world.url("/api/v1/payments"), world.merchant.clone());
         let began = Instant::now();
         paced(rate, rate * seconds, |n| {
             // Numbers ending in 00 complete on both providers' sandboxes.
-            let (provider, phone) = if n % 2 == 0 { ("mvola", "0340000000") } else { ("airtel", "0330000000") };
+            let (provider, phone) =
+                if n % 2 == 0 { ("mvola", "0340000000") } else { ("airtel", "0330000000") };
             let request = client
                 .post(&url)
                 .bearer_auth(&token)
@@ -104,9 +108,11 @@ pub async fn run(report: &mut Report, rates: &[u64], seconds: u64) {
             async move {
                 let began = Instant::now();
                 let id = match request.send().await {
-                    Ok(response) if response.status() == 202 => {
-                        response.json::<Value>().await.ok().and_then(|body| body["data"]["id"].as_str().map(str::to_owned))
-                    }
+                    Ok(response) if response.status() == 202 => response
+                        .json::<Value>()
+                        .await
+                        .ok()
+                        .and_then(|body| body["data"]["id"].as_str().map(str::to_owned)),
                     _ => None,
                 };
                 match id {
@@ -162,7 +168,8 @@ pub async fn run(report: &mut Report, rates: &[u64], seconds: u64) {
         sustained = Some(rate);
     }
     let database = database_work(&db).await;
-    let payments = scalar(&db, "SELECT COUNT(*) AS n FROM payments WHERE status = 'completed'").await.max(1) as f64;
+    let payments =
+        scalar(&db, "SELECT COUNT(*) AS n FROM payments WHERE status = 'completed'").await.max(1) as f64;
     let jobs: Vec<String> = db
         .query_all_raw(sea_orm::Statement::from_string(
             db.get_database_backend(),

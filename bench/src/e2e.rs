@@ -74,7 +74,13 @@ pub async fn live_sandbox(world: &World, providers: &[&str]) -> Process {
     sandbox.base = format!("http://{addr}");
     wait_ready(&mut sandbox.child, &format!("{}/healthz", sandbox.base), &sandbox.log).await;
     for provider in providers {
-        world.put(&world.admin, &format!("/api/v1/admin/providers/{provider}"), live_config(provider, &sandbox.base)).await;
+        world
+            .put(
+                &world.admin,
+                &format!("/api/v1/admin/providers/{provider}"),
+                live_config(provider, &sandbox.base),
+            )
+            .await;
     }
     sandbox
 }

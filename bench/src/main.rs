@@ -100,7 +100,9 @@ async fn main() {
         match bench {
             Bench::Api { seconds } => api::run(&mut report, seconds).await,
             Bench::Jobs { count } => jobs::run(&mut report, count).await,
-            Bench::Webhooks { count, latency_count } => webhooks::run(&mut report, count, latency_count).await,
+            Bench::Webhooks { count, latency_count } => {
+                webhooks::run(&mut report, count, latency_count).await
+            }
             Bench::EndToEnd { count } => e2e::run(&mut report, count).await,
             Bench::Export { count } => export::run(&mut report, count).await,
             Bench::Capacity { rates, seconds } => capacity::run(&mut report, &rates, seconds).await,

@@ -108,7 +108,10 @@ async fn measure_all(world: &World, loaded: Option<u64>) -> Vec<Measure> {
     let reads = [
         ("GET /payments/{id}", format!("/api/v1/payments/{some_id}")),
         ("list payments, page 1 with its total", "/api/v1/payments?per_page=20".to_owned()),
-        ("list payments, page 500 (the deepest at 20 a page)", "/api/v1/payments?per_page=20&page=500".to_owned()),
+        (
+            "list payments, page 500 (the deepest at 20 a page)",
+            "/api/v1/payments?per_page=20&page=500".to_owned(),
+        ),
         ("list payments, cursor, first page", "/api/v1/payments?pagination=cursor&limit=20".to_owned()),
         (
             "list payments, cursor, mid-year page",
@@ -123,7 +126,10 @@ async fn measure_all(world: &World, loaded: Option<u64>) -> Vec<Measure> {
     for (name, path) in reads {
         measures.push(Measure { name: name.to_owned(), fresh: get(world, &path).await });
     }
-    measures.push(Measure { name: "scheduled job retention".to_owned(), fresh: scheduled(world, &PurgeFinishedJobs).await });
+    measures.push(Measure {
+        name: "scheduled job retention".to_owned(),
+        fresh: scheduled(world, &PurgeFinishedJobs).await,
+    });
     measures.push(Measure {
         name: "scheduled idempotency-key purge".to_owned(),
         fresh: scheduled(world, &PurgeIdempotencyKeys).await,
@@ -202,7 +208,8 @@ async fn load(db: &DatabaseConnection, merchant: &str, endpoint: &str, payments:
     // Each statement binds, in order, the parameters it names: 1 the count, 2 the merchant, 3 the
     // endpoint.
     let statements: [(&str, &[u8]); 6] = [
-        ("INSERT INTO payments (id, merchant_id, provider, mode, amount_minor, currency, status, customer_phone, \
+        (
+            "INSERT INTO payments (id, merchant_id, provider, mode, amount_minor, currency, status, customer_phone, \
          description, reference, provider_transaction_id, refunded_minor, expires_at, completed_at, failure_reason, \
          created_at, updated_at) \
          SELECT 'pay_00' || lpad(n::text, 14, '0'), $2, (ARRAY['mvola', 'airtel', 'orange'])[n % 3 + 1], 'live', \
@@ -212,41 +219,58 @@ async fn load(db: &DatabaseConnection, merchant: &str, endpoint: &str, payments:
          CASE WHEN n % 100 < 90 THEN at + interval '5 seconds' END, \
          CASE WHEN n % 100 >= 90 THEN 'declined' END, at, at \
          FROM (SELECT n, now() - interval '365 days' * (($1 - n)::float8 / $1) AS at \
-               FROM generate_series(1, $1) AS n) AS s", &[1, 2]),
-        ("INSERT INTO events (id, merchant_id, event_type, resource_type, resource_id, sequence, payload, created_at) \
+               FROM generate_series(1, $1) AS n) AS s",
+            &[1, 2],
+        ),
+        (
+            "INSERT INTO events (id, merchant_id, event_type, resource_type, resource_id, sequence, payload, created_at) \
          SELECT 'evt_00' || substr(id, 7), merchant_id, 'payment.completed', 'payment', id, 1, \
          json_build_object('id', id, 'amount', (amount_minor / 100)::text, 'currency', currency, 'status', status), \
-         completed_at FROM payments WHERE merchant_id = $1 AND id LIKE 'pay_00%' AND status = 'completed'", &[2]),
-        ("INSERT INTO webhook_deliveries (id, endpoint_id, merchant_id, event_id, event_type, status, trigger, attempts, \
+         completed_at FROM payments WHERE merchant_id = $1 AND id LIKE 'pay_00%' AND status = 'completed'",
+            &[2],
+        ),
+        (
+            "INSERT INTO webhook_deliveries (id, endpoint_id, merchant_id, event_id, event_type, status, trigger, attempts, \
          last_status_code, last_attempt_at, delivered_at, dead_lettered_at, created_at, updated_at) \
          SELECT 'whd_00' || substr(id, 7), $2, merchant_id, id, event_type, \
          CASE WHEN right(id, 2) = '00' THEN 'dead_lettered' ELSE 'succeeded' END, 'event', \
          CASE WHEN right(id, 2) = '00' THEN 8 ELSE 1 END, CASE WHEN right(id, 2) = '00' THEN 500 ELSE 200 END, \
          created_at, CASE WHEN right(id, 2) <> '00' THEN created_at END, \
          CASE WHEN right(id, 2) = '00' THEN created_at + interval '1 day' END, created_at, created_at \
-         FROM events WHERE merchant_id = $1 AND id LIKE 'evt_00%'", &[2, 3]),
-        ("INSERT INTO audit_logs (id, action, entity_type, entity_id, details, created_at) \
+         FROM events WHERE merchant_id = $1 AND id LIKE 'evt_00%'",
+            &[2, 3],
+        ),
+        (
+            "INSERT INTO audit_logs (id, action, entity_type, entity_id, details, created_at) \
          SELECT 'aud_00' || substr(id, 7), 'payment.completed', 'payment', id, \
          json_build_object('status', 'completed'), completed_at \
-         FROM payments WHERE merchant_id = $1 AND id LIKE 'pay_00%' AND status = 'completed'", &[2]),
-        ("INSERT INTO jobs (id, kind, queue, payload, status, run_at, attempts, max_attempts, owner_id, created_at, \
+         FROM payments WHERE merchant_id = $1 AND id LIKE 'pay_00%' AND status = 'completed'",
+            &[2],
+        ),
+        (
+            "INSERT INTO jobs (id, kind, queue, payload, status, run_at, attempts, max_attempts, owner_id, created_at, \
          updated_at, started_at, finished_at, result, resource_type, resource_id) \
          SELECT 'job_00' || substr(id, 7), 'payments.collect', 'default', json_build_object('paymentId', id), \
          'succeeded', created_at, 1, 5, merchant_id, created_at, created_at, created_at, \
          created_at + interval '1 second', '{}'::json, 'payment', id \
-         FROM payments WHERE merchant_id = $1 AND id LIKE 'pay_00%' AND created_at > now() - interval '31 days'", &[2]),
-        ("INSERT INTO idempotency_keys (scope, key, endpoint, request_hash, state, response_status, locked_at, \
+         FROM payments WHERE merchant_id = $1 AND id LIKE 'pay_00%' AND created_at > now() - interval '31 days'",
+            &[2],
+        ),
+        (
+            "INSERT INTO idempotency_keys (scope, key, endpoint, request_hash, state, response_status, locked_at, \
          expires_at, created_at) \
          SELECT $2, 'bulk-' || n, 'POST /api/v1/payments', md5(n::text), 'completed', 202, at, \
          at + interval '24 hours', at \
          FROM (SELECT n, now() - interval '48 hours' * (($1 / 365 - n)::float8 / ($1 / 365)) AS at \
-               FROM generate_series(1, $1 / 365) AS n) AS s", &[1, 2]),
+               FROM generate_series(1, $1 / 365) AS n) AS s",
+            &[1, 2],
+        ),
     ];
     for (sql, names) in statements {
         let all: [sea_orm::Value; 3] = [count.into(), merchant.into(), endpoint.into()];
         let values: Vec<sea_orm::Value> = names.iter().map(|n| all[usize::from(*n) - 1].clone()).collect();
         db.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
-        .await
-        .unwrap_or_else(|err| panic!("load the year: {err}\n{sql}"));
+            .await
+            .unwrap_or_else(|err| panic!("load the year: {err}\n{sql}"));
     }
 }

@@ -123,7 +123,9 @@ async fn forget(url: &str, prefix: &str) {
         && let Ok(admin_url) = std::env::var("ULTRA_TEST_PG_URL")
         && let Ok(admin) = sea_orm::Database::connect(&admin_url).await
     {
-        if let Err(err) = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await {
+        if let Err(err) =
+            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await
+        {
             eprintln!("could not drop the benchmark's database {name}: {err}");
         }
         let _ = admin.close().await;
@@ -132,8 +134,16 @@ async fn forget(url: &str, prefix: &str) {
         eprintln!("could not reach Redis to delete the benchmark's {prefix}* keys");
         return;
     };
-    let keys: Vec<String> =
-        redis::cmd("SCAN").cursor_arg(0).arg("MATCH").arg(format!("{prefix}*")).arg("COUNT").arg(10_000).clone().iter(&mut redis).map(|keys| keys.filter_map(Result::ok).collect()).unwrap_or_default();
+    let keys: Vec<String> = redis::cmd("SCAN")
+        .cursor_arg(0)
+        .arg("MATCH")
+        .arg(format!("{prefix}*"))
+        .arg("COUNT")
+        .arg(10_000)
+        .clone()
+        .iter(&mut redis)
+        .map(|keys| keys.filter_map(Result::ok).collect())
+        .unwrap_or_default();
     for chunk in keys.chunks(1_000) {
         let _: redis::RedisResult<()> = redis::cmd("UNLINK").arg(chunk).query(&mut redis);
     }

@@ -87,7 +87,8 @@ async fn cursor_mode_is_stable_under_concurrent_inserts() {
 async fn store_payments(app: &TestApp, count: u64) {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let db = app.db.connect().await;
-    let merchant = ultra_domain::users::find_by_email(&db, ultra_tests::MERCHANT_EMAIL).await.unwrap().unwrap().id;
+    let merchant =
+        ultra_domain::users::find_by_email(&db, ultra_tests::MERCHANT_EMAIL).await.unwrap().unwrap().id;
     let backend = db.get_database_backend();
     let (numbers, padded) = match backend {
         DbBackend::Postgres => ("generate_series(1, $1) AS seq(n)", "lpad(n::text, 10, '0')"),
@@ -104,9 +105,13 @@ async fn store_payments(app: &TestApp, count: u64) {
     );
     let sql = if backend == DbBackend::Postgres { sql } else { sql.replace('$', "?") };
     let count = i64::try_from(count).unwrap();
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, [count.into(), merchant.into(), chrono::Utc::now().into()]))
-        .await
-        .expect("store payments");
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [count.into(), merchant.into(), chrono::Utc::now().into()],
+    ))
+    .await
+    .expect("store payments");
 }
 
 #[tokio::test]

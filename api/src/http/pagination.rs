@@ -124,10 +124,8 @@ where
 {
     check_window(page, per_page)?;
     let counted = select.clone().select_only().column(id_column).limit(PAGE_WINDOW + 1).into_query();
-    let count = SelectStatement::new()
-        .expr(Expr::cust("COUNT(*) AS n"))
-        .from_subquery(counted, "window")
-        .to_owned();
+    let count =
+        SelectStatement::new().expr(Expr::cust("COUNT(*) AS n")).from_subquery(counted, "window").to_owned();
     let count = match db.query_one(&count).await? {
         Some(row) => u64::try_from(row.try_get::<i64>("", "n")?).unwrap_or_default(),
         None => 0,
