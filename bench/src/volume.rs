@@ -201,8 +201,8 @@ fn bulk_id(n: u64) -> String {
 /// Writes the year: `payments` payments spread evenly over the last 365 days (90% completed,
 /// 7% failed, 3% expired, across the three providers), an event, a webhook delivery (1% dead
 /// letters) and an audit row per completed payment, a collection job per payment of the last
-/// 31 days (what a 30-day job retention keeps, and a day for the purge to find), and a day of
-/// idempotency keys, half expired.
+/// 31 days (what a 30-day job retention keeps, and a day for the purge to find; each id a ULID
+/// of its creation time, as the API makes them), and a day of idempotency keys, half expired.
 async fn load(db: &DatabaseConnection, merchant: &str, endpoint: &str, payments: u64) {
     let count = i64::try_from(payments).expect("a count that fits");
     // Each statement binds, in order, the parameters it names: 1 the count, 2 the merchant, 3 the
@@ -250,7 +250,10 @@ async fn load(db: &DatabaseConnection, merchant: &str, endpoint: &str, payments:
         (
             "INSERT INTO jobs (id, kind, queue, payload, status, run_at, attempts, max_attempts, owner_id, created_at, \
          updated_at, started_at, finished_at, result, resource_type, resource_id) \
-         SELECT 'job_00' || substr(id, 7), 'payments.collect', 'default', json_build_object('paymentId', id), \
+         SELECT (SELECT string_agg(substr('0123456789ABCDEFGHJKMNPQRSTVWXYZ', \
+         (((extract(epoch FROM created_at) * 1000)::bigint >> (5 * (9 - i))) & 31)::int + 1, 1), '' ORDER BY i) \
+         FROM generate_series(0, 9) AS i) || upper(substr(md5(id), 1, 16)), \
+         'payments.collect', 'default', json_build_object('paymentId', id), \
          'succeeded', created_at, 1, 5, merchant_id, created_at, created_at, created_at, \
          created_at + interval '1 second', '{}'::json, 'payment', id \
          FROM payments WHERE merchant_id = $1 AND id LIKE 'pay_00%' AND created_at > now() - interval '31 days'",

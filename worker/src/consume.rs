@@ -4,7 +4,7 @@ use std::{
     panic::AssertUnwindSafe,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -22,27 +22,60 @@ use crate::{WorkerSettings, process_id};
 /// is busy stalls the heartbeat, so the batch never exceeds the concurrency, and stays small.
 const MAX_BATCH: usize = 16;
 
-/// What a consumer's deliveries share: the runner, and how many of them are running now.
+/// What a consumer's deliveries share: the runner, and what is running.
 struct Consumer {
     runner: Arc<Runner>,
-    running: Arc<AtomicUsize>,
+    deliveries: Arc<Deliveries>,
+}
+
+/// A consumer's deliveries in flight, and when one last started or ended.
+struct Deliveries {
+    running: AtomicUsize,
+    /// Milliseconds from `epoch` to the last start or end.
+    changed_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Deliveries {
+    fn new() -> Self {
+        Self { running: AtomicUsize::new(0), changed_ms: AtomicU64::new(0), epoch: Instant::now() }
+    }
+
+    fn changed(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.changed_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether deliveries are running and one started or ended within `within`: busy, which a
+    /// hung delivery alone is not.
+    fn busy(&self, within: Duration) -> bool {
+        let changed = Duration::from_millis(self.changed_ms.load(Ordering::Relaxed));
+        self.running.load(Ordering::Relaxed) > 0 && self.epoch.elapsed().saturating_sub(changed) < within
+    }
 }
 
 /// Counts a delivery as running until it is dropped, however it ends.
-struct Running(Arc<AtomicUsize>);
+struct Running(Arc<Deliveries>);
 
 impl Running {
-    fn start(running: &Arc<AtomicUsize>) -> Self {
-        running.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(running))
+    fn start(deliveries: &Arc<Deliveries>) -> Self {
+        deliveries.running.fetch_add(1, Ordering::Relaxed);
+        deliveries.changed();
+        Self(Arc::clone(deliveries))
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+        self.0.changed();
     }
 }
+
+/// How long a consumer's deliveries may run with none starting or ending before it is taken
+/// for stuck rather than busy: far longer than any of Ultra's jobs runs (an export of a
+/// million payments builds in about 11 s), far shorter than forever.
+const SILENT_BUSY: Duration = Duration::from_secs(600);
 
 /// The apalis handler. Panics are caught here, around everything the delivery does, so that
 /// none unwinds into apalis's worker loop, which would end the consumer (and without a
@@ -53,7 +86,7 @@ async fn run_delivery(
     task_id: TaskId,
     consumer: Data<Arc<Consumer>>,
 ) -> Result<(), BoxDynError> {
-    let _running = Running::start(&consumer.running);
+    let _running = Running::start(&consumer.deliveries);
     let push_id = task_id.to_string();
     match AssertUnwindSafe(consumer.runner.execute(&delivery.job, &push_id)).catch_unwind().await {
         Ok(outcome) => outcome.map(|_| ()).map_err(Into::into),
@@ -90,8 +123,8 @@ pub async fn supervise(
         let listener = tokio::spawn(forward_wakeups(pubsub.clone(), queue.wake_channel(&name), wake));
         let strategy = Strategy::new().stream(woken).interval(settings.poll_interval);
         let stop = shutdown.clone();
-        let running = Arc::new(AtomicUsize::new(0));
-        let shared = Arc::new(Consumer { runner: Arc::clone(&runner), running: Arc::clone(&running) });
+        let deliveries = Arc::new(Deliveries::new());
+        let shared = Arc::new(Consumer { runner: Arc::clone(&runner), deliveries: Arc::clone(&deliveries) });
         let consumer = WorkerBuilder::new(worker_name.as_str())
             .backend(storage.poll_with_strategy(strategy))
             .concurrency(concurrency.max(1))
@@ -103,7 +136,7 @@ pub async fn supervise(
             });
         let outcome = tokio::select! {
             outcome = consumer => outcome.map_err(|err| err.to_string()),
-            stall = watchdog(redis.clone(), workers_set, worker_name.clone(), &running, &settings) => Err(stall),
+            stall = watchdog(redis.clone(), workers_set, worker_name.clone(), &deliveries, &settings) => Err(stall),
         };
         listener.abort();
         if shutdown.is_cancelled() {
@@ -154,13 +187,14 @@ async fn forward_wakeups(
 /// A consumer whose every slot is busy is alive even though apalis stops heartbeating for it
 /// then (its heartbeat waits on the same poll as its next task). Deliveries waiting on the
 /// database under load would otherwise get it restarted and its jobs re-enqueued by other
-/// workers, and those redeliveries add to the very load that slowed it. So while any of its
-/// deliveries runs, the watchdog counts it alive and renews its heartbeat itself.
+/// workers, and those redeliveries add to the very load that slowed it. So while its
+/// deliveries run and make progress ([`Deliveries::busy`]), the watchdog counts it alive and
+/// renews its heartbeat itself.
 async fn watchdog(
     mut redis: ConnectionManager,
     workers_set: String,
     worker_name: String,
-    running: &AtomicUsize,
+    deliveries: &Deliveries,
     settings: &WorkerSettings,
 ) -> String {
     let window = settings.heartbeat * u32::try_from(settings.missed_heartbeats).unwrap_or(u32::MAX);
@@ -169,7 +203,7 @@ async fn watchdog(
         tokio::time::sleep(settings.heartbeat).await;
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-        if running.load(Ordering::Relaxed) > 0 {
+        if deliveries.busy(SILENT_BUSY) {
             last_alive = Instant::now();
             // XX: a consumer another worker has already declared dead stays so.
             let _: redis::RedisResult<()> = redis::cmd("ZADD")

@@ -75,6 +75,12 @@ impl Job for PurgeFinishedJobs {
     async fn run(self, ctx: JobContext) -> Result<Completed, JobError> {
         let retention_days = RuntimeConfig::load(&ctx.db).await?.job_retention_days;
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention_days));
+        // A job's id is a ULID, which begins with the job's creation time, and a job finished
+        // before the cutoff was created before it: bounding the ids lets the purge read only
+        // the oldest rows, through the primary key, however many the retention keeps.
+        let created_before =
+            ulid::Ulid::from_parts(u64::try_from(cutoff.timestamp_millis()).unwrap_or_default(), 0)
+                .to_string();
         let own_id = ctx.job.id.clone();
         ctx.finish(move |txn| {
             Box::pin(async move {
@@ -86,6 +92,7 @@ impl Job for PurgeFinishedJobs {
                         JobStatus::Cancelled,
                     ]))
                     .filter(jobs::Column::FinishedAt.lte(cutoff))
+                    .filter(jobs::Column::Id.lt(created_before))
                     .filter(jobs::Column::Id.ne(own_id))
                     .exec(txn)
                     .await?;
