@@ -14,6 +14,7 @@ use std::{
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
+use ultra_tests::database_stats;
 
 use crate::{
     e2e::live_sandbox,
@@ -48,27 +49,15 @@ async fn scalar(db: &DatabaseConnection, sql: &'static str) -> i64 {
 
 /// What PostgreSQL has done in this database so far: transactions and rows written.
 async fn database_work(db: &DatabaseConnection) -> Vec<(&'static str, i64)> {
-    // Statistics reach the shared view when a backend's transaction ends, at most a second late.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let _ = db.execute_unprepared("SELECT pg_stat_clear_snapshot()").await;
-    let mut work = Vec::new();
-    for (name, column) in [
+    let figures = [
         ("transactions", "xact_commit + xact_rollback"),
         ("rows inserted", "tup_inserted"),
         ("rows updated", "tup_updated"),
         ("rows deleted", "tup_deleted"),
         ("deadlocks", "deadlocks"),
-    ] {
-        let sql = format!(
-            "SELECT ({column})::bigint AS n FROM pg_stat_database WHERE datname = current_database()"
-        );
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .expect("pg_stat_database");
-        work.push((name, row.and_then(|row| row.try_get::<i64>("", "n").ok()).unwrap_or_default()));
-    }
-    work
+    ];
+    let values = database_stats(db, &figures.map(|(_, figure)| figure)).await;
+    figures.iter().map(|(name, _)| *name).zip(values).collect()
 }
 
 pub async fn run(report: &mut Report, rates: &[u64], seconds: u64) {

@@ -4,10 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
-use ultra_tests::MERCHANT_EMAIL;
+use ultra_tests::{MERCHANT_EMAIL, user_id};
 
 use crate::{
     load::PeakRss,
@@ -19,13 +17,9 @@ use crate::{
 pub async fn run(report: &mut Report, count: u64) {
     let world = World::start(&[]).await;
     let conn = world.db.connect().await;
-    let merchant = ultra_domain::users::find_by_email(&conn, MERCHANT_EMAIL)
-        .await
-        .expect("read the merchant")
-        .expect("the merchant exists")
-        .id;
+    let merchant = user_id(&conn, MERCHANT_EMAIL).await;
     let stored = Instant::now();
-    store_payments(&conn, &merchant, count).await;
+    ultra_tests::store_payments(&conn, &merchant, count).await;
     report.note(format!(
         "Export: {count} payments stored in {:.1} s by one `INSERT … SELECT`.",
         stored.elapsed().as_secs_f64()
@@ -104,36 +98,4 @@ async fn view(world: &World, id: &str) -> Value {
         .await
         .expect("GET export");
     response.json::<Value>().await.expect("an export")["data"].clone()
-}
-
-/// `count` completed payments of about the size a real one exports (a description, a provider
-/// transaction id), written by the database itself: a million rows sent one statement at a
-/// time would take longer than the export being measured.
-async fn store_payments(conn: &sea_orm::DatabaseConnection, merchant: &str, count: u64) {
-    let backend = conn.get_database_backend();
-    let (numbers, padded) = match backend {
-        DbBackend::Postgres => ("generate_series(1, $1) AS seq(n)", "lpad(n::text, 10, '0')"),
-        _ => (
-            "(WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $1) SELECT n FROM seq)",
-            "substr('0000000000' || n, -10)",
-        ),
-    };
-    let sql = format!(
-        "INSERT INTO payments (id, merchant_id, provider, mode, amount_minor, currency, status, customer_phone, \
-         description, reference, provider_transaction_id, refunded_minor, expires_at, completed_at, created_at, \
-         updated_at) \
-         SELECT 'pay_bench' || {padded}, $2, 'mvola', 'simulation', 100 * n, 'MGA', 'completed', '0340000000', \
-         'Order #' || n, 'ULTBENCH' || {padded}, 'MP' || {padded}, 0, $3, $3, $3, $3 FROM {numbers}"
-    );
-    // SQLite numbers its parameters `?1`, PostgreSQL `$1`.
-    let sql = if backend == DbBackend::Postgres { sql } else { sql.replace('$', "?") };
-    let now = Utc::now();
-    let count = i64::try_from(count).expect("a count that fits");
-    conn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [count.into(), merchant.into(), now.into()],
-    ))
-    .await
-    .expect("store the payments");
 }

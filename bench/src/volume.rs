@@ -15,7 +15,7 @@ use ultra_jobs::{
     kinds::maintenance::{PurgeFinishedJobs, PurgeIdempotencyKeys},
     wait::until_finished,
 };
-use ultra_tests::{Jobs, MERCHANT_EMAIL, redis_url};
+use ultra_tests::{Jobs, MERCHANT_EMAIL, redis_url, user_id};
 
 use crate::{
     load::{Summary, closed_loop},
@@ -53,11 +53,7 @@ pub async fn run(report: &mut Report, payments: u64) {
         .to_owned();
     let _worker = world.worker(&[]).await;
     let db = world.db.connect().await;
-    let merchant = ultra_domain::users::find_by_email(&db, MERCHANT_EMAIL)
-        .await
-        .expect("read the merchant")
-        .expect("the merchant exists")
-        .id;
+    let merchant = user_id(&db, MERCHANT_EMAIL).await;
 
     let fresh = measure_all(&world, None).await;
 

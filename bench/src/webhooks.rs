@@ -14,6 +14,7 @@ use ultra_domain::events::{self, NewEvent};
 use ultra_tests::{
     MERCHANT_EMAIL,
     receiver::{Behaviour, Received, Receiver},
+    user_id,
 };
 
 use crate::{
@@ -43,11 +44,7 @@ pub async fn world_with_receiver() -> (World, Receiver) {
 pub async fn run(report: &mut Report, count: u64, latency_count: u64) {
     let (world, receiver) = world_with_receiver().await;
     let db = world.db.connect().await;
-    let merchant_id = ultra_domain::users::find_by_email(&db, MERCHANT_EMAIL)
-        .await
-        .expect("merchant")
-        .expect("merchant")
-        .id;
+    let merchant_id = user_id(&db, MERCHANT_EMAIL).await;
 
     // The backlog is recorded first, then drained: the drain alone is measured.
     let start = Instant::now();

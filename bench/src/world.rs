@@ -5,8 +5,8 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use ultra_domain::runtime_config::RuntimeConfig;
 use ultra_tests::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, MERCHANT_EMAIL, MERCHANT_PASSWORD, Process, TestDb, redis_url, start_api,
-    start_scheduler, start_worker,
+    ADMIN_EMAIL, ADMIN_PASSWORD, MERCHANT_EMAIL, MERCHANT_PASSWORD, Process, TestDb, login, redis_url,
+    start_api, start_scheduler, start_worker,
 };
 
 /// Logs at `warn`, as a loaded production process would: per-request logs would be measured
@@ -91,19 +91,6 @@ impl World {
         assert!(status.is_success(), "POST {path}: {status} {body}");
         body
     }
-}
-
-async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
-    let body: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login answer");
-    body["data"]["token"].as_str().expect("a token").to_owned()
 }
 
 /// A benchmark leaves nothing behind, however it ends (a panic unwinds through here too): its

@@ -12,8 +12,10 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
+use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, Statement,
 };
 use serde_json::{Value, json};
 use ultra_entity::{
@@ -283,6 +285,77 @@ pub fn spawn_ultra(
     Process { base: String::new(), operator: String::new(), log, child }
 }
 
+/// Logs in at the API on `base` and returns the token.
+pub async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let response = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 200, "login as {email} failed");
+    let body: Value = response.json().await.expect("login body");
+    body["data"]["token"].as_str().expect("token").to_owned()
+}
+
+/// The id of the user with this email, who must exist.
+pub async fn user_id(db: &DatabaseConnection, email: &str) -> String {
+    ultra_domain::users::find_by_email(db, email).await.expect("read the user").expect("the user exists").id
+}
+
+/// `count` completed payments of `merchant`, of about the size a real one is (a description, a
+/// provider transaction id), written by the database itself: a million rows sent one
+/// statement at a time would take longer than what a test or benchmark measures with them.
+pub async fn store_payments(conn: &DatabaseConnection, merchant: &str, count: u64) {
+    let backend = conn.get_database_backend();
+    let (numbers, padded) = match backend {
+        DbBackend::Postgres => ("generate_series(1, $1) AS seq(n)", "lpad(n::text, 10, '0')"),
+        _ => (
+            "(WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $1) SELECT n FROM seq)",
+            "substr('0000000000' || n, -10)",
+        ),
+    };
+    let sql = format!(
+        "INSERT INTO payments (id, merchant_id, provider, mode, amount_minor, currency, status, customer_phone, \
+         description, reference, provider_transaction_id, refunded_minor, expires_at, completed_at, created_at, \
+         updated_at) \
+         SELECT 'pay_bench' || {padded}, $2, 'mvola', 'simulation', 100 * n, 'MGA', 'completed', '0340000000', \
+         'Order #' || n, 'ULTBENCH' || {padded}, 'MP' || {padded}, 0, $3, $3, $3, $3 FROM {numbers}"
+    );
+    // SQLite numbers its parameters `?1`, PostgreSQL `$1`.
+    let sql = if backend == DbBackend::Postgres { sql } else { sql.replace('$', "?") };
+    let count = i64::try_from(count).expect("a count that fits");
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [count.into(), merchant.into(), Utc::now().into()],
+    ))
+    .await
+    .expect("store the payments");
+}
+
+/// Figures of `pg_stat_database` for the database `db` is connected to, each an expression
+/// of its columns such as `deadlocks` or `xact_commit + xact_rollback`. Statistics reach the
+/// shared view when a backend's transaction ends, at most a second late, so this waits that
+/// long first.
+pub async fn database_stats(db: &DatabaseConnection, figures: &[&str]) -> Vec<i64> {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    db.execute_unprepared("SELECT pg_stat_clear_snapshot()").await.expect("clear the statistics snapshot");
+    let mut values = Vec::with_capacity(figures.len());
+    for figure in figures {
+        let sql = format!(
+            "SELECT ({figure})::bigint AS n FROM pg_stat_database WHERE datname = current_database()"
+        );
+        let row = db
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .expect("pg_stat_database");
+        values
+            .push(row.and_then(|row| row.try_get::<i64>("", "n").ok()).expect("this database's statistics"));
+    }
+    values
+}
+
 /// A test's world: a database with an admin and a merchant, and one API process.
 pub struct TestApp {
     pub db: TestDb,
@@ -314,11 +387,25 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let response =
-            self.post_json("/api/v1/auth/login", &json!({ "email": email, "password": password })).await;
-        assert_eq!(response.status(), 200, "login as {email} failed");
-        let body: Value = response.json().await.expect("login body");
-        body["data"]["token"].as_str().expect("token").to_owned()
+        login(&self.client, &self.api.base, email, password).await
+    }
+
+    /// `PUT /api/v1/admin/providers/{provider}` as the super admin, which must succeed.
+    pub async fn configure_provider(&self, provider: &str, config: &Value) {
+        let response = self
+            .client
+            .put(self.url(&format!("/api/v1/admin/providers/{provider}")))
+            .bearer_auth(self.admin_token().await)
+            .json(config)
+            .send()
+            .await
+            .expect("configure provider");
+        assert_eq!(
+            response.status(),
+            200,
+            "configure {provider}: {}",
+            response.text().await.unwrap_or_default()
+        );
     }
 
     pub async fn admin_token(&self) -> String {

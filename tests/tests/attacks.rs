@@ -75,16 +75,7 @@ async fn an_oversized_anonymous_callback_is_refused_before_it_is_read() {
 #[tokio::test]
 async fn an_unreadable_idempotency_key_is_refused_not_ignored() {
     let app = ultra_tests::TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let response = app
-        .client
-        .put(app.url("/api/v1/admin/providers/mvola"))
-        .bearer_auth(&admin)
-        .json(&json!({ "mode": "simulation" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    app.configure_provider("mvola", &json!({ "mode": "simulation" })).await;
     let token = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
     let key = reqwest::header::HeaderValue::from_bytes(b"order-\xe9-1").unwrap();
     for _ in 0..2 {

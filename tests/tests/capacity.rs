@@ -5,13 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::{Value, json};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
 use ultra_domain::runtime_config::RuntimeConfig;
 use ultra_entity::payments::{self, PaymentStatus};
 use ultra_tests::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, PROVIDER_TIMEOUT_MS, TestDb, free_port, live_config, redis_url, spawn_ultra,
-    start_api, start_scheduler, start_worker, unique, wait_ready,
+    ADMIN_EMAIL, ADMIN_PASSWORD, PROVIDER_TIMEOUT_MS, TestDb, database_stats, free_port, live_config, login,
+    redis_url, spawn_ultra, start_api, start_scheduler, start_worker, unique, wait_ready,
 };
 
 const MERCHANTS: usize = 4;
@@ -19,29 +19,7 @@ const PER_SECOND: u64 = 40;
 const SECONDS: u64 = 20;
 
 async fn deadlocks(db: &DatabaseConnection) -> i64 {
-    // Statistics reach the shared view when a backend's transaction ends, at most a second late.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    db.execute_unprepared("SELECT pg_stat_clear_snapshot()").await.expect("clear snapshot");
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
-        ))
-        .await
-        .expect("pg_stat_database")
-        .expect("this database's row");
-    row.try_get::<i64>("", "deadlocks").expect("deadlocks")
-}
-
-async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
-    let response = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), 200, "login as {email}");
-    response.json::<Value>().await.expect("login body")["data"]["token"].as_str().expect("token").to_owned()
+    database_stats(db, &["deadlocks"]).await[0]
 }
 
 #[tokio::test]

@@ -293,16 +293,7 @@ async fn a_slow_live_request_keeps_its_claim() {
 #[tokio::test]
 async fn a_retry_replays_what_a_waited_payment_answered() {
     let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let configured = app
-        .client
-        .put(app.url("/api/v1/admin/providers/mvola"))
-        .bearer_auth(&admin)
-        .json(&json!({ "mode": "simulation" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(configured.status(), StatusCode::OK);
+    app.configure_provider("mvola", &json!({ "mode": "simulation" })).await;
     let _worker = ultra_tests::start_worker(&app.db, &ultra_tests::redis_url(), &app.redis_prefix, &[]).await;
     let merchant = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
     let pay = || {

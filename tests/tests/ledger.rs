@@ -33,21 +33,22 @@ async fn transfer(
     reference: &str,
 ) -> Result<(), DomainError> {
     let txn = begin_write(db).await?;
-    ledger::post(
-        &txn,
-        Entry {
-            kind: "test",
-            reference,
-            description: None,
-            postings: vec![
-                Posting { account_id: from, amount_minor: -amount },
-                Posting { account_id: to, amount_minor: amount },
-            ],
-        },
-    )
-    .await?;
+    ledger::post(&txn, entry(from, to, amount, reference)).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// An entry moving `amount` from one account to another.
+fn entry<'a>(from: &'a str, to: &'a str, amount: i64, reference: &'a str) -> Entry<'a> {
+    Entry {
+        kind: "test",
+        reference,
+        description: None,
+        postings: vec![
+            Posting { account_id: from, amount_minor: -amount },
+            Posting { account_id: to, amount_minor: amount },
+        ],
+    }
 }
 
 #[tokio::test]
@@ -172,18 +173,5 @@ async fn credits_held_in_a_group_land_once_at_its_end_and_a_rolled_back_one_neve
 }
 
 async fn post_in(txn: &sea_orm::DatabaseTransaction, from: &str, to: &str, amount: i64, reference: &str) {
-    ledger::post(
-        txn,
-        Entry {
-            kind: "test",
-            reference,
-            description: None,
-            postings: vec![
-                Posting { account_id: from, amount_minor: -amount },
-                Posting { account_id: to, amount_minor: amount },
-            ],
-        },
-    )
-    .await
-    .unwrap();
+    ledger::post(txn, entry(from, to, amount, reference)).await.unwrap();
 }

@@ -82,43 +82,13 @@ async fn cursor_mode_is_stable_under_concurrent_inserts() {
     assert!(!seen.contains(&"page99@ultra.test".to_owned()));
 }
 
-/// `count` payments of the merchant, written by the database itself, with ids older than any
-/// the API makes.
-async fn store_payments(app: &TestApp, count: u64) {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let db = app.db.connect().await;
-    let merchant =
-        ultra_domain::users::find_by_email(&db, ultra_tests::MERCHANT_EMAIL).await.unwrap().unwrap().id;
-    let backend = db.get_database_backend();
-    let (numbers, padded) = match backend {
-        DbBackend::Postgres => ("generate_series(1, $1) AS seq(n)", "lpad(n::text, 10, '0')"),
-        _ => (
-            "(WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $1) SELECT n FROM seq)",
-            "substr('0000000000' || n, -10)",
-        ),
-    };
-    let sql = format!(
-        "INSERT INTO payments (id, merchant_id, provider, mode, amount_minor, currency, status, customer_phone, \
-         reference, refunded_minor, expires_at, created_at, updated_at) \
-         SELECT 'pay_00' || {padded}, $2, 'mvola', 'simulation', 100, 'MGA', 'completed', '0340000000', \
-         'ULTPAGE' || {padded}, 0, $3, $3, $3 FROM {numbers}"
-    );
-    let sql = if backend == DbBackend::Postgres { sql } else { sql.replace('$', "?") };
-    let count = i64::try_from(count).unwrap();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [count.into(), merchant.into(), chrono::Utc::now().into()],
-    ))
-    .await
-    .expect("store payments");
-}
-
 #[tokio::test]
 async fn page_mode_stops_at_ten_thousand_rows_and_the_cursor_goes_on() {
     let app = TestApp::spawn().await;
     let token = app.login(ultra_tests::MERCHANT_EMAIL, ultra_tests::MERCHANT_PASSWORD).await;
-    store_payments(&app, 10_050).await;
+    let db = app.db.connect().await;
+    let merchant = ultra_tests::user_id(&db, ultra_tests::MERCHANT_EMAIL).await;
+    ultra_tests::store_payments(&db, &merchant, 10_050).await;
     let get = |query: &'static str| {
         let request = app.client.get(app.url(&format!("/api/v1/payments?{query}"))).bearer_auth(&token);
         async move {
